@@ -1,0 +1,22 @@
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Declarative listener registrations and gatekeeping rules for the CX Industries
+/// Framework, as Kubernetes resources.
+#[derive(Parser)]
+#[command(name = "cxf-operator", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {}
+}
