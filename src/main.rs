@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cli;
+
 /// Declarative listener registrations and gatekeeping rules for the CX Industries
 /// Framework, as Kubernetes resources.
 #[derive(Parser)]

@@ -1,0 +1,2 @@
+//! The `cxf-operator` subcommands: argument parsing and exit codes, each in its own
+//! file, calling into the library.
