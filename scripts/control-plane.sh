@@ -184,7 +184,7 @@ start() { # dir name args...
 ours() { # dir name
 	local pid cmdline
 	pid=$(cat "$1/$2.pid" 2>/dev/null) || return 1
-	cmdline=$(tr "\\0" " " <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+	{ cmdline=$(tr "\\0" " " <"/proc/$pid/cmdline"); } 2>/dev/null || return 1
 	[[ $cmdline == */"$2 "* && $cmdline == *"$1/"* ]]
 }
 
@@ -284,10 +284,11 @@ start_components() { # dir
 
 	# The namespace controller finalizes deleted namespaces, the garbage collector
 	# follows owner references, the service-account controllers create `default`
-	# service accounts and their token secrets. --secure-port=0: no serving port.
+	# service accounts and their token secrets, and aggregated cluster roles (admin, edit,
+	# view) pick up rules labelled for aggregation. --secure-port=0: no serving port.
 	start "$dir" kube-controller-manager \
 		--kubeconfig="$dir/controller-manager.kubeconfig" \
-		--controllers=namespace,garbage-collector,serviceaccount-token,serviceaccount \
+		--controllers=namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller,clusterrole-aggregation-controller \
 		--service-account-private-key-file="$pki/service-account.key" \
 		--root-ca-file="$pki/ca.crt" \
 		--use-service-account-credentials=false \
