@@ -6,4 +6,8 @@
 //! at the edges and call into it.
 #![forbid(unsafe_code)]
 
+pub mod criteria;
+pub mod desired;
 pub mod framework;
+pub mod resources;
+pub mod simulator;

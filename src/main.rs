@@ -16,9 +16,17 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Print the CustomResourceDefinitions (multi-document YAML).
+    Crds(cli::crds::Args),
+    /// Run a local simulator of the framework's admin API.
+    Simulator(Box<cli::simulator::Args>),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Crds(args) => args.run(),
+        Command::Simulator(args) => args.run(),
+    }
 }

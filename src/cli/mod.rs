@@ -1,2 +1,5 @@
 //! The `cxf-operator` subcommands: argument parsing and exit codes, each in its own
 //! file, calling into the library.
+
+pub mod crds;
+pub mod simulator;
