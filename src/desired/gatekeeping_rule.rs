@@ -1,0 +1,205 @@
+//! GatekeepingRule: the rule a resource asks for, computed from the rule the framework
+//! holds (fields the spec leaves out keep the framework's values), and the choice of the
+//! rule a selector designates.
+
+use crate::framework::model;
+use crate::resources::gatekeeping_rule::{GatekeepingRuleSpec, RuleSelector};
+
+/// Why a selector does not designate exactly one rule.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SelectError {
+    /// No rule has the id or endpoint name.
+    #[error("no gatekeeping rule has {0}")]
+    NotFound(String),
+    /// Several rules have the endpoint name.
+    #[error("{count} gatekeeping rules have {what}; select one by id")]
+    Ambiguous {
+        /// What was looked for.
+        what: String,
+        /// How many rules matched.
+        count: usize,
+    },
+}
+
+/// The one rule of `rules` that `selector` designates.
+pub fn select<'a>(
+    selector: &RuleSelector,
+    rules: &'a [model::GatekeepingRule],
+) -> Result<&'a model::GatekeepingRule, SelectError> {
+    let (what, matches): (String, Vec<&model::GatekeepingRule>) =
+        match (&selector.id, &selector.endpoint_name) {
+            (Some(id), _) => (
+                format!("id '{id}'"),
+                rules
+                    .iter()
+                    .filter(|r| r.id.as_deref() == Some(id))
+                    .collect(),
+            ),
+            (None, Some(name)) => (
+                format!("endpoint-name '{name}'"),
+                rules.iter().filter(|r| &r.endpoint_name == name).collect(),
+            ),
+            (None, None) => ("no selector".to_owned(), Vec::new()),
+        };
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(SelectError::NotFound(what)),
+        many => Err(SelectError::Ambiguous {
+            what,
+            count: many.len(),
+        }),
+    }
+}
+
+/// The rule `spec` asks for, starting from `observed`: `listener_ids` are the resolved
+/// `listener-registration-refs`, in the spec's order.
+pub fn desired(
+    spec: &GatekeepingRuleSpec,
+    observed: &model::GatekeepingRule,
+    listener_ids: Vec<String>,
+) -> model::GatekeepingRule {
+    model::GatekeepingRule {
+        id: observed.id.clone(),
+        rule_name: spec
+            .rule_name
+            .clone()
+            .unwrap_or_else(|| observed.rule_name.clone()),
+        endpoint_name: observed.endpoint_name.clone(),
+        owner: observed.owner,
+        external_event_emitter_identification: spec
+            .external_event_emitter_identification
+            .clone()
+            .or_else(|| observed.external_event_emitter_identification.clone()),
+        gatekeeping_apis: spec
+            .gatekeeping_apis
+            .iter()
+            .map(|api| model::GatekeepingApi {
+                api_id: api.api_id.clone(),
+                api_name: api.api_name.clone(),
+                api_version: api.api_version.clone(),
+                api_resources: api
+                    .api_resources
+                    .iter()
+                    .map(|r| model::ApiResource {
+                        resource_name: r.resource_name.clone(),
+                        gatekeeping_criteria: model::GatekeepingCriteria {
+                            criteria: r.criteria.clone(),
+                            rank: r.rank,
+                        },
+                    })
+                    .collect(),
+            })
+            .collect(),
+        listener_registration_refs: listener_ids,
+        destination_selection: spec
+            .destination_selection
+            .iter()
+            .map(|d| model::DestinationSelection {
+                api_id: d.api_id.clone(),
+                api_version: d.api_version.clone(),
+                criteria: d.criteria.clone(),
+                description: d.description.clone(),
+                include_in_sparse_query_results: d.include_in_sparse_query_results,
+            })
+            .collect(),
+    }
+}
+
+/// Of several resources claiming the same rule (given as `(creation time, namespace/name)`),
+/// the one that holds it: the oldest, then the first by name. The others get `Conflict`.
+pub fn claim_holder<'a>(
+    claims: impl IntoIterator<Item = (Option<&'a str>, &'a str)>,
+) -> Option<&'a str> {
+    claims.into_iter().min().map(|(_, name)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(id: &str, endpoint: &str) -> model::GatekeepingRule {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "endpoint-name": endpoint, "rule-name": format!("Generated gatekeeping rule for endpoint {endpoint}"),
+            "owner": "tenant", "listener-registration-refs": ["old-listener"],
+            "gatekeeping-apis": [{"api-id": "tmf-632", "api-name": "Party", "api-version": "v4",
+                "api-resources": [{"resource-name": "Individual", "gatekeeping-criteria": {"criteria": "*", "rank": 1}}]}]
+        }))
+        .unwrap()
+    }
+
+    fn spec(criteria: &str) -> GatekeepingRuleSpec {
+        serde_json::from_value(serde_json::json!({
+            "selector": {"endpointName": "tmf632"},
+            "gatekeepingApis": [{"apiId": "tmf-632", "apiName": "Party", "apiVersion": "v4",
+                "apiResources": [{"resourceName": "Individual", "criteria": criteria, "rank": 1}]}]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn select_by_endpoint_needs_exactly_one_match() {
+        let rules = vec![
+            rule("r1", "tmf632"),
+            rule("r2", "tmf666"),
+            rule("r3", "tmf666"),
+        ];
+        let by_endpoint = |e: &str| RuleSelector {
+            id: None,
+            endpoint_name: Some(e.into()),
+        };
+        assert_eq!(
+            select(&by_endpoint("tmf632"), &rules)
+                .unwrap()
+                .id
+                .as_deref(),
+            Some("r1")
+        );
+        assert_eq!(
+            select(&by_endpoint("tmf666"), &rules),
+            Err(SelectError::Ambiguous {
+                what: "endpoint-name 'tmf666'".into(),
+                count: 2
+            })
+        );
+        assert!(matches!(
+            select(&by_endpoint("nope"), &rules),
+            Err(SelectError::NotFound(_))
+        ));
+        let by_id = RuleSelector {
+            id: Some("r3".into()),
+            endpoint_name: None,
+        };
+        assert_eq!(select(&by_id, &rules).unwrap().endpoint_name, "tmf666");
+    }
+
+    #[test]
+    fn desired_keeps_what_the_spec_leaves_out() {
+        let observed = rule("r1", "tmf632");
+        let want = desired(&spec("*"), &observed, vec!["old-listener".into()]);
+        assert_eq!(
+            want, observed,
+            "a spec equal to the rule asks for no change"
+        );
+        let changed = desired(&spec("(ID pr)"), &observed, vec!["lr-9".into()]);
+        assert_eq!(changed.endpoint_name, "tmf632");
+        assert_eq!(changed.rule_name, observed.rule_name);
+        assert_eq!(
+            changed.gatekeeping_apis[0].api_resources[0]
+                .gatekeeping_criteria
+                .criteria,
+            "(ID pr)"
+        );
+        assert_eq!(changed.listener_registration_refs, vec!["lr-9".to_owned()]);
+    }
+
+    #[test]
+    fn the_oldest_claim_holds_the_rule() {
+        let claims = [
+            (Some("2026-01-02T00:00:00Z"), "ns/b"),
+            (Some("2026-01-01T00:00:00Z"), "ns/z"),
+            (Some("2026-01-01T00:00:00Z"), "ns/c"),
+        ];
+        assert_eq!(claim_holder(claims), Some("ns/c"));
+        assert_eq!(claim_holder(std::iter::empty()), None);
+    }
+}
