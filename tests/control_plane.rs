@@ -139,10 +139,10 @@ async fn authorizes_with_rbac() {
         .await
         .unwrap();
     let request = TokenRequest {
-        spec: TokenRequestSpec {
+        spec: Some(TokenRequestSpec {
             expiration_seconds: Some(600),
             ..TokenRequestSpec::default()
-        },
+        }),
         ..TokenRequest::default()
     };
     let token = accounts
@@ -150,8 +150,8 @@ async fn authorizes_with_rbac() {
         .await
         .unwrap()
         .status
-        .expect("a TokenRequest answer has a status")
-        .token;
+        .and_then(|status| status.token)
+        .expect("a TokenRequest answer holds a token");
 
     let mut config = control_plane.config().await;
     config.auth_info = AuthInfo {
