@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Print the CustomResourceDefinitions (multi-document YAML).
     Crds(cli::crds::Args),
+    /// Check, evaluate and format Gatekeeper Criteria expressions.
+    Criteria(cli::criteria::Args),
     /// Run a local simulator of the framework's admin API.
     Simulator(Box<cli::simulator::Args>),
 }
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crds(args) => args.run(),
+        Command::Criteria(args) => args.run(),
         Command::Simulator(args) => args.run(),
     }
 }

@@ -2,4 +2,5 @@
 //! file, calling into the library.
 
 pub mod crds;
+pub mod criteria;
 pub mod simulator;
