@@ -304,21 +304,42 @@ pub async fn patch(
     }
     let operations: json_patch::Patch = parse_value(operations)?;
     let mut document = serde_json::to_value(&current).expect("a registration serializes");
-    json_patch::patch(&mut document, &operations).map_err(|err| {
-        let message = format!(
-            "patch operation {} at '{}': {}",
-            err.operation, err.path, err.kind
-        );
-        match err.kind {
-            json_patch::PatchErrorKind::TestFailed => ApiError::conflict(message),
-            _ => ApiError::bad_request(message),
-        }
-    })?;
+    // Operations apply to this copy, one by one; an error discards the copy, so the
+    // patch is all or nothing.
+    for (index, operation) in operations.0.into_iter().enumerate() {
+        let operation = replace_missing_as_add(&document, operation);
+        json_patch::patch(&mut document, std::slice::from_ref(&operation)).map_err(|err| {
+            let message = format!("patch operation {index} at '{}': {}", err.path, err.kind);
+            match err.kind {
+                json_patch::PatchErrorKind::TestFailed => ApiError::conflict(message),
+                _ => ApiError::bad_request(message),
+            }
+        })?;
+    }
     if document.get("id") != Some(&Value::String(id.clone())) {
         return Err(ApiError::bad_request("id: is read-only"));
     }
     let registration: ListenerRegistration = parse_value(document)?;
     store_update(&sim, &target, id, registration).await
+}
+
+/// A `replace` of a member that does not exist yet is read as an `add`: seed 000
+/// replaces `listener-auth` on a hub subscription, which has none.
+fn replace_missing_as_add(
+    document: &Value,
+    operation: json_patch::PatchOperation,
+) -> json_patch::PatchOperation {
+    match operation {
+        json_patch::PatchOperation::Replace(replace)
+            if document.pointer(replace.path.as_str()).is_none() =>
+        {
+            json_patch::PatchOperation::Add(json_patch::AddOperation {
+                path: replace.path,
+                value: replace.value,
+            })
+        }
+        other => other,
+    }
 }
 
 /// The seed's `listenerRegistrations/a/b` (and `/listenerRegistrations/a/b`) as the
