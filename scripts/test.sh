@@ -73,6 +73,7 @@ step "doc tests" cargo test --locked --doc
 
 # --- Further checks: one `step "<name>" <command>` line each, below this marker ---------
 # (the CRD drift check, helm lint and the chart checks, the Lua tests, ...)
+step "Helm chart, Argo CD health check, examples (scripts/check-chart.sh)" scripts/check-chart.sh
 
 log "all checks passed in $((SECONDS - started))s:"
 printf '%s\n' "${timings[@]}" >&2
