@@ -23,7 +23,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 modules="$here/../tests/control-plane"
 bin_dir="${CXF_K8S_BIN:-$HOME/.cache/cxf-operator/k8s-$K8S_VERSION}"
 binaries=(etcd kube-apiserver kube-controller-manager kubectl helm)
-# Started in this order, stopped in the reverse one.
+# Started in this order.
 components=(etcd kube-apiserver kube-controller-manager)
 
 log() { printf '[control-plane] %s\n' "$*" >&2; }
@@ -188,18 +188,27 @@ ours() { # dir name
 	[[ $cmdline == */"$2 "* && $cmdline == *"$1/"* ]]
 }
 
-stop_components() { # dir
-	local dir=$1 i name pid deadline
-	for ((i = ${#components[@]} - 1; i >= 0; i--)); do
-		name=${components[i]}
+# Sends SIGTERM to the named components of DIR together, and waits (SIGKILL after 10 s).
+stop_together() { # dir names...
+	local dir=$1 name pids=() pid deadline=$((SECONDS + 10))
+	shift
+	for name in "$@"; do
 		ours "$dir" "$name" || continue
 		pid=$(cat "$dir/$name.pid")
-		kill "$pid" 2>/dev/null || true
-		deadline=$((SECONDS + 10))
+		kill "$pid" 2>/dev/null && pids+=("$pid")
+	done
+	for pid in "${pids[@]}"; do
 		while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
 		kill -9 "$pid" 2>/dev/null || true
 	done
-	for name in "${components[@]}"; do rm -f "$dir/$name.pid"; done
+}
+
+stop_components() { # dir
+	# etcd last: the apiserver shuts down slowly once etcd is gone.
+	stop_together "$1" kube-controller-manager kube-apiserver
+	stop_together "$1" etcd
+	local name
+	for name in "${components[@]}"; do rm -f "$1/$name.pid"; done
 }
 
 # curl against the apiserver as the admin.
@@ -320,7 +329,7 @@ cmd_up() {
 	esac
 	local missing
 	missing=$(missing_binaries)
-	[[ -z $missing ]] || die "missing $(echo "$missing" | tr '\n' ' ')in $bin_dir: run scripts/control-plane.sh build (a cold build takes 20-40 minutes)"
+	[[ -z $missing ]] || die "missing $(echo "$missing" | tr '\n' ' ')in $bin_dir: run scripts/control-plane.sh build (a cold build takes about 20 minutes on 2 cores)"
 	command -v openssl >/dev/null || die "openssl is needed to generate certificates (apt-get install openssl)"
 	command -v curl >/dev/null || die "curl is needed to wait for readiness (apt-get install curl)"
 	[[ ! -e $dir/kubeconfig ]] || die "$dir already holds a control plane; run: $0 down $dir"

@@ -78,7 +78,11 @@ impl ControlPlane {
                         .arg("--owner")
                         .arg(std::process::id().to_string()),
                     "starting the control plane (scripts/control-plane.sh up)",
-                )?;
+                )
+                .inspect_err(|_| {
+                    // Only if empty: a failed start leaves its logs there.
+                    let _ = std::fs::remove_dir(&dir);
+                })?;
                 dir.join("kubeconfig")
             }
         };
