@@ -6,8 +6,11 @@
 //! at the edges and call into it.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod criteria;
 pub mod desired;
 pub mod framework;
+pub mod metrics;
 pub mod resources;
 pub mod simulator;
+pub mod validation;
