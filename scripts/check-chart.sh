@@ -145,6 +145,27 @@ expect_ok "server-side dry-run of the chart (watchNamespaces)" dry_run --set 'wa
 expect_ok "server-side dry-run of the chart (webhook off, PDB off, replicaCount 1)" \
 	dry_run --set webhook.enabled=false --set podDisruptionBudget.enabled=false --set replicaCount=1
 
+# The pods pass the restricted Pod Security Standard, enforced by the API server's
+# PodSecurity admission on a namespace labelled for it (a negative control first).
+kubectl create namespace psa-restricted >/dev/null
+kubectl label namespace psa-restricted pod-security.kubernetes.io/enforce=restricted >/dev/null
+render --set 'watchNamespaces={team-a,team-b}' >"$work/rendered.yaml"
+python3 - "$work/rendered.yaml" "$work" <<-'PY'
+	import copy, sys, yaml
+	docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+	def pod(name, spec):
+	    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "psa-restricted"}, "spec": spec}
+	operator = [d for d in docs if d["kind"] == "Deployment"][0]["spec"]["template"]["spec"]
+	test = [d for d in docs if d["kind"] == "Pod"][0]["spec"]
+	yaml.safe_dump_all([pod("operator", operator), pod("helm-test", test)], open(sys.argv[2] + "/pods.yaml", "w"))
+	bad = copy.deepcopy(operator)
+	bad["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
+	yaml.safe_dump(pod("escalating", bad), open(sys.argv[2] + "/bad-pod.yaml", "w"))
+PY
+expect_refused "PodSecurity restricted refuses a pod that allows privilege escalation" "violates PodSecurity" \
+	kubectl apply --dry-run=server -f "$work/bad-pod.yaml"
+expect_ok "the operator and helm test pods pass PodSecurity restricted" kubectl apply --dry-run=server -f "$work/pods.yaml"
+
 expect_ok "helm install" helm install "$release" "$chart" --namespace "$ns"
 expect_ok "the CRDs are established" kubectl wait --for=condition=Established --timeout=30s \
 	crd/frameworkconnections.cxf.dev crd/listenerregistrations.cxf.dev crd/gatekeepingrules.cxf.dev
