@@ -11,7 +11,7 @@
 #   scripts/control-plane.sh down DIR                stop it and remove DIR
 #
 # Binaries go to $CXF_K8S_BIN, else $HOME/.cache/cxf-operator/k8s-<version>/.
-# The Go module versions are pinned by tests/control-plane/*/go.{mod,sum}.
+# The Go module versions are pinned by tests/control-plane/*/go.{mod,sum} (-mod=readonly).
 # `up` waits at most $CXF_CONTROL_PLANE_TIMEOUT seconds (default 120) for readiness.
 set -euo pipefail
 
@@ -47,7 +47,7 @@ go_build() { # module-dir output package ldflags
 	log "building $out from $pkg (first build takes a while; later ones are cached)"
 	(
 		cd "$modules/$dir"
-		CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod go build -trimpath \
+		CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=readonly go build -trimpath \
 			-ldflags "-s -w $ldflags" -o "$bin_dir/$out.tmp" "$pkg"
 	) || die "go build of $pkg failed"
 	mv "$bin_dir/$out.tmp" "$bin_dir/$out"
