@@ -20,7 +20,6 @@ target_dir=${CARGO_TARGET_DIR:-target}
 [[ $target_dir == /* ]] || target_dir="$root/$target_dir"
 operator_bin="$target_dir/debug/cxf-operator"
 bin_dir=$(scripts/control-plane.sh bin-dir)
-kinds=listenerregistrations.cxf.dev,gatekeepingrules.cxf.dev,frameworkconnections.cxf.dev
 # The credentials the examples' FrameworkConnections use (examples/README.md).
 client_id=cxf-operator
 client_secret=change-me
@@ -153,7 +152,7 @@ cmd_up() {
 		skipped "waiting for the examples to be Ready (no operator)"
 	else
 		log "waiting for every cxf resource to be Ready (120s at most)"
-		kubectl wait --for=condition=Ready --timeout=120s --all-namespaces --all "$kinds" >&2 || {
+		kubectl wait --for=condition=Ready --timeout=120s --all-namespaces --all cxf >&2 || {
 			show
 			tail -n 30 "$dev/run.log" >&2
 			die "not everything became Ready (operator log above; the playground is still up)"
