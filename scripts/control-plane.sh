@@ -214,7 +214,7 @@ stop_components() { # dir
 # curl against the apiserver as the admin.
 api() { # dir path
 	local pki=$1/pki
-	curl --silent --show-error --fail --max-time 5 --cacert "$pki/ca.crt" \
+	curl --noproxy "*" --silent --show-error --fail --max-time 5 --cacert "$pki/ca.crt" \
 		--cert "$pki/admin.crt" --key "$pki/admin.key" "$(cat "$1/apiserver-url")$2"
 }
 
@@ -265,7 +265,7 @@ start_components() { # dir
 		--initial-cluster="cxf-test=http://127.0.0.1:$etcd_peer" \
 		--unsafe-no-fsync=true --log-level=warn
 	reason=$(wait_for "$dir" "$deadline" "etcd to be healthy" \
-		curl -sf --max-time 2 "http://127.0.0.1:$etcd_client/health") || {
+		curl --noproxy "*" -sf --max-time 2 "http://127.0.0.1:$etcd_client/health") || {
 		grep -q 'address already in use' "$dir/etcd.log" && return 2
 		log "$reason"
 		return 1
