@@ -14,3 +14,4 @@ pub mod metrics;
 pub mod resources;
 pub mod simulator;
 pub mod validation;
+pub mod webhook;

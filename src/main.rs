@@ -23,6 +23,8 @@ enum Command {
     Criteria(cli::criteria::Args),
     /// Run a local simulator of the framework's admin API.
     Simulator(Box<cli::simulator::Args>),
+    /// Validate cxf.dev manifests offline, as the admission webhook would.
+    Validate(cli::validate::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,5 +33,6 @@ fn main() -> ExitCode {
         Command::Crds(args) => args.run(),
         Command::Criteria(args) => args.run(),
         Command::Simulator(args) => args.run(),
+        Command::Validate(args) => args.run(),
     }
 }

@@ -4,3 +4,4 @@
 pub mod crds;
 pub mod criteria;
 pub mod simulator;
+pub mod validate;

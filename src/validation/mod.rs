@@ -6,6 +6,7 @@
 //! lookup (which ListenerRegistrations and FrameworkConnections exist) is passed in as
 //! [`Known`] names by the caller.
 //!
+//! - [`batch`] checks a set of documents together (`cxf-operator validate`);
 //! - [`document`] turns an untyped manifest into one of our typed resources (serde for
 //!   required fields, enums and types, with the path of the offending field);
 //! - [`schema`] mirrors every rule the CRD schema states (patterns, lengths, ranges, and
@@ -15,6 +16,7 @@
 //!   what the schema cannot say: criteria syntax with positions, rank uniqueness,
 //!   duplicates, references.
 
+pub mod batch;
 pub mod document;
 pub mod framework_connection;
 pub mod gatekeeping_rule;
