@@ -7,11 +7,13 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod controller;
 pub mod criteria;
 pub mod desired;
 pub mod framework;
 pub mod metrics;
 pub mod resources;
 pub mod simulator;
+pub mod telemetry;
 pub mod validation;
 pub mod webhook;

@@ -1,7 +1,13 @@
 //! Prometheus metrics, served on `/metrics`. Labels are low-cardinality: a controller, an
 //! error category, a route template, a method, a status. Never an object name.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::routing::get;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -180,6 +186,50 @@ impl AdminMetrics {
     }
 }
 
+/// Whether the operator is ready (the CRDs are installed and the controllers started).
+#[derive(Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// Marks the operator ready.
+    pub fn set_ready(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the operator is ready.
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// `/metrics`, `/healthz` and `/readyz`, to merge with other routers and serve.
+pub fn router(metrics: Arc<Metrics>, readiness: Readiness) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics.encode(),
+                )
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || async move {
+                if readiness.is_ready() {
+                    (StatusCode::OK, "ready")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                }
+            }),
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,5 +255,50 @@ mod tests {
         );
         assert!(text.contains(r#"cxf_operator_reconcile_errors_total{controller="listener_registration",category="transient"} 1"#), "{text}");
         assert!(text.contains("cxf_operator_admin_request_duration_seconds_bucket"));
+    }
+
+    #[tokio::test]
+    async fn readyz_follows_readiness_and_metrics_are_served() {
+        let readiness = Readiness::default();
+        let app = router(Arc::new(Metrics::default()), readiness.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let http = reqwest::Client::new();
+        assert_eq!(
+            http.get(format!("{base}/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            503
+        );
+        readiness.set_ready();
+        assert_eq!(
+            http.get(format!("{base}/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(
+            http.get(format!("{base}/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("cxf_operator_reconciles"), "{text}");
+        server.abort();
     }
 }

@@ -5,3 +5,4 @@ pub mod crds;
 pub mod criteria;
 pub mod simulator;
 pub mod validate;
+pub mod run;

@@ -21,18 +21,10 @@ pub const DEFAULT_CONNECTION: &str = "default";
     status = "FrameworkConnectionStatus",
     shortname = "cxfconn",
     category = "cxf",
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(name = "Gateway", type_ = "string", json_path = ".spec.gatewayUrl"),
-    printcolumn(name = "Workspace", type_ = "string", json_path = ".spec.workspace"),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn = r#"{"name":"Ready", "type":"string", "jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Gateway", "type":"string", "jsonPath":".spec.gatewayUrl"}"#,
+    printcolumn = r#"{"name":"Workspace", "type":"string", "jsonPath":".spec.workspace"}"#,
+    printcolumn = r#"{"name":"Age", "type":"date", "jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct FrameworkConnectionSpec {

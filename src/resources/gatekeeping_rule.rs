@@ -18,27 +18,10 @@ use serde::{Deserialize, Serialize};
     status = "GatekeepingRuleStatus",
     shortname = "cxfgkr",
     category = "cxf",
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(
-        name = "Framework ID",
-        type_ = "string",
-        json_path = ".status.externalId"
-    ),
-    printcolumn(
-        name = "Endpoint",
-        type_ = "string",
-        json_path = ".status.endpointName",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn = r#"{"name":"Ready", "type":"string", "jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Framework ID", "type":"string", "jsonPath":".status.externalId"}"#,
+    printcolumn = r#"{"name":"Endpoint", "type":"string", "jsonPath":".status.endpointName", "priority":1}"#,
+    printcolumn = r#"{"name":"Age", "type":"date", "jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct GatekeepingRuleSpec {

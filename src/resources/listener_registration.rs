@@ -19,10 +19,10 @@ use super::secret_ref::{SecretKeyRef, ValueSource};
     status = "ListenerRegistrationStatus",
     shortname = "cxflr",
     category = "cxf",
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Framework ID", type_ = "string", json_path = ".status.externalId"),
-    printcolumn(name = "Listener", type_ = "string", json_path = ".spec.listenerUrl", priority = 1),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn = r#"{"name":"Ready", "type":"string", "jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Framework ID", "type":"string", "jsonPath":".status.externalId"}"#,
+    printcolumn = r#"{"name":"Listener", "type":"string", "jsonPath":".spec.listenerUrl", "priority":1}"#,
+    printcolumn = r#"{"name":"Age", "type":"date", "jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new("self.spec.registrationMethod != 'Hub' || size(self.spec.affiliatedApis) == 1").message("registrationMethod Hub takes exactly one affiliated API")
 )]
 #[serde(rename_all = "camelCase")]

@@ -1,0 +1,281 @@
+//! The controllers: FrameworkConnection, ListenerRegistration and GatekeepingRule, with
+//! the Secret and cross-resource watches that trigger them and the drift loop.
+
+pub mod context;
+pub mod drift;
+pub mod error;
+pub mod framework_connection;
+pub mod gatekeeping_rule;
+pub mod leader;
+pub mod listener_registration;
+pub mod observed;
+pub mod secrets;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tracing::warn;
+
+pub use context::{Context, FIELD_MANAGER, FINALIZER, Stores};
+pub use error::Error;
+
+use crate::metrics::Metrics;
+use crate::resources::secret_ref::SecretKeyRef;
+use crate::resources::{FrameworkConnection, GatekeepingRule, ListenerRegistration};
+
+/// What the controllers watch and how often they check for drift.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Namespaces to watch; empty: all.
+    pub namespaces: Vec<String>,
+    /// Drift-check interval of connections that set none.
+    pub drift_interval: Duration,
+}
+
+/// Runs the controllers until they stop (they do not, short of a fatal watch error).
+pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
+    let scopes: Vec<Option<String>> = if settings.namespaces.is_empty() {
+        vec![None]
+    } else {
+        settings.namespaces.iter().cloned().map(Some).collect()
+    };
+    let runs = scopes.into_iter().map(|namespace| {
+        run_scope(
+            client.clone(),
+            namespace,
+            settings.drift_interval,
+            Arc::clone(&metrics),
+        )
+    });
+    futures::future::join_all(runs).await;
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// The resources of `store` reading a Secret named `secret` in its namespace.
+fn readers<K>(
+    store: &kube::runtime::reflector::Store<K>,
+    secret: &kube::core::ObjectMeta,
+    refs: impl Fn(&K) -> Vec<&SecretKeyRef>,
+) -> Vec<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let (Some(namespace), Some(name)) = (secret.namespace.as_deref(), secret.name.as_deref())
+    else {
+        return Vec::new();
+    };
+    store
+        .state()
+        .iter()
+        .filter(|obj| {
+            obj.meta().namespace.as_deref() == Some(namespace)
+                && refs(obj).iter().any(|r| r.name == name)
+        })
+        .map(|obj| ObjectRef::from_obj(obj.as_ref()))
+        .collect()
+}
+
+/// The controllers of one namespace (or of all).
+async fn run_scope(
+    client: Client,
+    namespace: Option<String>,
+    drift_interval: Duration,
+    metrics: Arc<Metrics>,
+) {
+    let ns = namespace.as_deref();
+    let config = watcher::Config::default().any_semantic();
+    let connections = Controller::new(api::<FrameworkConnection>(&client, ns), config.clone());
+    let registrations = Controller::new(api::<ListenerRegistration>(&client, ns), config.clone());
+    let rules = Controller::new(api::<GatekeepingRule>(&client, ns), config.clone());
+    let stores = Stores {
+        connections: connections.store(),
+        registrations: registrations.store(),
+        rules: rules.store(),
+    };
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        metrics,
+        stores.clone(),
+        drift_interval,
+    ));
+    let (registration_tx, registration_rx) = futures::channel::mpsc::unbounded();
+    let (rule_tx, rule_rx) = futures::channel::mpsc::unbounded();
+
+    let store = stores.connections.clone();
+    let connections = connections.watches(
+        api::<PartialObjectMeta<Secret>>(&client, ns),
+        config.clone(),
+        move |s| readers(&store, &s.metadata, FrameworkConnection::secret_refs),
+    );
+
+    let store = stores.registrations.clone();
+    let by_connection = stores.registrations.clone();
+    let registrations = registrations
+        .watches(
+            api::<PartialObjectMeta<Secret>>(&client, ns),
+            config.clone(),
+            move |s| readers(&store, &s.metadata, ListenerRegistration::secret_refs),
+        )
+        .watches(
+            api::<FrameworkConnection>(&client, ns),
+            config.clone(),
+            move |c| {
+                by_connection
+                    .state_filter(|r| {
+                        r.namespace() == c.namespace() && r.connection_name() == c.name_any()
+                    })
+                    .iter()
+                    .map(|r| ObjectRef::from_obj(r.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .reconcile_on(registration_rx);
+
+    let by_listener = stores.rules.clone();
+    let by_connection = stores.rules.clone();
+    let rules = rules
+        .watches(
+            api::<ListenerRegistration>(&client, ns),
+            config.clone(),
+            move |l| {
+                by_listener
+                    .state_filter(|r| {
+                        r.namespace() == l.namespace()
+                            && r.listener_names().any(|n| n == l.name_any())
+                    })
+                    .iter()
+                    .map(|r| ObjectRef::from_obj(r.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .watches(
+            api::<FrameworkConnection>(&client, ns),
+            config.clone(),
+            move |c| {
+                by_connection
+                    .state_filter(|r| {
+                        r.namespace() == c.namespace() && r.connection_name() == c.name_any()
+                    })
+                    .iter()
+                    .map(|r| ObjectRef::from_obj(r.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .reconcile_on(rule_rx);
+
+    let triggers = drift::Triggers {
+        registrations: registration_tx,
+        rules: rule_tx,
+    };
+    tokio::join!(
+        drain(
+            connections.run(
+                framework_connection::reconcile,
+                error_policy(framework_connection::CONTROLLER),
+                Arc::clone(&ctx)
+            ),
+            &ctx
+        ),
+        drain(
+            registrations.run(
+                listener_registration::reconcile,
+                error_policy(listener_registration::CONTROLLER),
+                Arc::clone(&ctx)
+            ),
+            &ctx
+        ),
+        drain(
+            rules.run(
+                gatekeeping_rule::reconcile,
+                error_policy(gatekeeping_rule::CONTROLLER),
+                Arc::clone(&ctx)
+            ),
+            &ctx
+        ),
+        drift::run(Arc::clone(&ctx), triggers),
+    );
+}
+
+/// Retries a failed object with its own exponential backoff (or the framework's
+/// `Retry-After`).
+fn error_policy<K>(controller: &'static str) -> impl Fn(Arc<K>, &Error, Arc<Context>) -> Action
+where
+    K: Resource<DynamicType = ()>,
+{
+    move |object, error, ctx| {
+        ctx.metrics.reconcile.failed(controller, error.category());
+        let delay = ctx.backoff(&object_key(object.as_ref()), error);
+        warn!(controller, name = %object.name_any(), namespace = ?object.namespace(), category = error.category(), %error, ?delay, "reconcile failed");
+        Action::requeue(delay)
+    }
+}
+
+fn object_key<K: Resource<DynamicType = ()>>(object: &K) -> String {
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    )
+}
+
+/// Consumes a controller's results, resetting an object's backoff on success.
+async fn drain<K, E, S>(results: S, ctx: &Context)
+where
+    K: Resource<DynamicType = ()> + Debug,
+    E: std::error::Error,
+    S: futures::Stream<Item = Result<(ObjectRef<K>, Action), E>>,
+{
+    results
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => ctx.reset_backoff(&format!(
+                    "{}/{}/{}",
+                    K::kind(&()),
+                    object.namespace.as_deref().unwrap_or_default(),
+                    object.name
+                )),
+                Err(error) => tracing::debug!(%error, "controller event"),
+            }
+        })
+        .await;
+}
+
+/// Whether the CRDs are installed (each `kind` answers a list call).
+pub async fn crds_installed(client: &Client) -> Result<(), String> {
+    check::<FrameworkConnection>(client).await?;
+    check::<ListenerRegistration>(client).await?;
+    check::<GatekeepingRule>(client).await
+}
+
+async fn check<K>(client: &Client) -> Result<(), String>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Debug,
+{
+    let api: Api<K> = Api::all(client.clone());
+    api.list_metadata(&kube::api::ListParams::default().limit(1))
+        .await
+        .map(drop)
+        .map_err(|e| format!("{}: {e}", K::plural(&())))
+}
