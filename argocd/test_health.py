@@ -5,6 +5,8 @@ health.lua unchanged and that its reasons exist in src/resources/conditions.rs.
 
 Usage: argocd/test_health.py [--lua lua5.1]
        argocd/test_health.py --write-cm    regenerate argocd/argocd-cm.yaml from health.lua
+       argocd/test_health.py --eval FILE   print health.lua's "STATUS<TAB>MESSAGE" for a
+                                           resource (YAML or JSON, such as kubectl get -o json)
 Exit status 1 on any failure; the last line is "N passed, M failed".
 """
 
@@ -103,9 +105,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lua", default="lua5.1", help="Lua 5.1 interpreter to run")
     parser.add_argument("--write-cm", action="store_true", help="regenerate argocd-cm.yaml and exit")
+    parser.add_argument("--eval", metavar="FILE", help="print the health of the resource in FILE and exit")
     args = parser.parse_args()
     if args.write_cm:
         (HERE / "argocd-cm.yaml").write_text(argocd_cm((HERE / "health.lua").read_text()))
+        return 0
+    if args.eval:
+        resource = yaml.safe_load(pathlib.Path(args.eval).read_text())
+        print("%s\t%s" % run_health(args.lua, HERE / "health.lua", resource))
         return 0
 
     version = subprocess.run([args.lua, "-v"], capture_output=True, text=True, check=True)

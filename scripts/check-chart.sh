@@ -99,7 +99,10 @@ expect_ok "helm lint --strict (watchNamespaces, cert-manager, ServiceMonitor, Ne
 suite "tests/chart/render_checks.py" python3 tests/chart/render_checks.py "$(command -v helm)"
 
 work=$(mktemp -d)
+pids=()
 cleanup() {
+	local pid
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	scripts/control-plane.sh down "$work/cp" >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
@@ -129,11 +132,33 @@ while IFS= read -r expression; do
 	expect_ok "criteria check: $expression" "$cxf" criteria check "$expression"
 done <"$work/criteria"
 
+# cxf-operator validate (the webhook's checks, offline) accepts every example and the
+# rendered chart, and refuses a listener with invalid criteria.
+for kustomization in examples/*/kustomization.yaml; do
+	dir=$(dirname "$kustomization")
+	expect_ok "cxf-operator validate accepts $dir" bash -c "kubectl kustomize $dir | $cxf validate -f -"
+done
+expect_ok "cxf-operator validate accepts the rendered chart" \
+	bash -c "helm template $release $chart --namespace $ns --kube-version 1.36.0 | $cxf validate -f -"
+cat >"$work/bad-listener.yaml" <<-'YAML'
+	apiVersion: cxf.dev/v1alpha1
+	kind: ListenerRegistration
+	metadata: {name: bad-query, namespace: team-a}
+	spec:
+	  affiliatedApis: [{apiName: party, apiVersion: v4, query: 'familyName eq "abc"'}]
+	  listenerUrl: http://127.0.0.1:9
+YAML
+expect_refused "cxf-operator validate refuses invalid criteria" "familyName|pointer" "$cxf" validate -f "$work/bad-listener.yaml"
 
 # 4: a real control plane.
 scripts/control-plane.sh up "$work/cp" --owner $$
 eval "$(scripts/control-plane.sh env "$work/cp")"
 kubectl create namespace "$ns" >/dev/null
+server=$(kubectl config view --raw --minify -o jsonpath='{.clusters[0].cluster.server}')
+kubectl config view --raw --minify -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d >"$work/ca.crt"
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+metrics_port=$(free_port)
+webhook_port=$(free_port)
 for n in team-a team-b team-c; do kubectl create namespace "$n" >/dev/null; done
 
 # helm template assumes Kubernetes v1.20 unless told, which the chart's kubeVersion refuses.
@@ -166,7 +191,9 @@ expect_refused "PodSecurity restricted refuses a pod that allows privilege escal
 	kubectl apply --dry-run=server -f "$work/bad-pod.yaml"
 expect_ok "the operator and helm test pods pass PodSecurity restricted" kubectl apply --dry-run=server -f "$work/pods.yaml"
 
-expect_ok "helm install" helm install "$release" "$chart" --namespace "$ns"
+# Ports free on this machine and 127.0.0.1 in the certificate, for the operator run below.
+expect_ok "helm install" helm install "$release" "$chart" --namespace "$ns" \
+	--set metrics.port="$metrics_port" --set webhook.port="$webhook_port" --set 'extraArgs={--webhook-host=127.0.0.1}'
 expect_ok "the CRDs are established" kubectl wait --for=condition=Established --timeout=30s \
 	crd/frameworkconnections.cxf.dev crd/listenerregistrations.cxf.dev crd/gatekeepingrules.cxf.dev
 
@@ -219,6 +246,102 @@ apply_fc() { fc "$1" | kubectl apply -f -; }
 expect_refused "the webhook fails closed while the operator is not serving it" "failed calling webhook" \
 	apply_fc team-a
 
+# The operator itself, run on this machine (no kubelet runs pods here) with the
+# Deployment's arguments and downward-API environment, authenticated with a token of
+# the chart's ServiceAccount: the chart's RBAC must be enough for it to lead, manage its
+# webhook certificate, serve the webhook, and reconcile an example.
+kubectl create token "$full" --namespace "$ns" --duration=30m >"$work/op-token"
+KUBECONFIG="$work/op.kubeconfig" kubectl config set-cluster cp --server="$server" --certificate-authority="$work/ca.crt" --embed-certs >/dev/null
+KUBECONFIG="$work/op.kubeconfig" kubectl config set-credentials operator --token="$(cat "$work/op-token")" >/dev/null
+KUBECONFIG="$work/op.kubeconfig" kubectl config set-context cp --cluster=cp --user=operator >/dev/null
+KUBECONFIG="$work/op.kubeconfig" kubectl config use-context cp >/dev/null
+helm get manifest "$release" --namespace "$ns" | python3 -c '
+import sys, yaml
+dep = [d for d in yaml.safe_load_all(sys.stdin) if d and d["kind"] == "Deployment"][0]
+print("\n".join(dep["spec"]["template"]["spec"]["containers"][0]["args"]))' >"$work/op-args"
+mapfile -t op_args <"$work/op-args"
+"$cxf" simulator --listen 127.0.0.1:0 --client-id cxf-operator --client-secret change-me >"$work/sim.out" 2>"$work/sim.log" &
+pids+=($!)
+for _ in $(seq 50); do grep -q "listening on" "$work/sim.out" && break || sleep 0.2; done
+sim_url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$work/sim.out")
+[[ -n $sim_url ]] || die "the simulator did not start: $(cat "$work/sim.log")"
+KUBECONFIG="$work/op.kubeconfig" POD_NAMESPACE="$ns" POD_NAME="$full-local-0" RUST_LOG=info \
+	"$cxf" "${op_args[@]}" >"$work/operator.log" 2>&1 &
+op_pid=$!
+pids+=("$op_pid")
+wait_for() { # seconds command...: retry command every 0.5s
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.5
+	done
+}
+operator_log() { echo "operator log:"; tail -20 "$work/operator.log"; }
+if wait_for 60 curl -sf --noproxy '*' "http://127.0.0.1:$metrics_port/readyz"; then
+	pass "the operator, with the chart's arguments and RBAC, serves /healthz and becomes ready"
+else
+	fail "the operator, with the chart's arguments and RBAC, serves /healthz and becomes ready" "$(operator_log)"
+fi
+expect_ok "the operator holds the chart's Lease" \
+	bash -c "[[ \$(kubectl get lease $full -n $ns -o jsonpath='{.spec.holderIdentity}') == $full-local-0 ]]"
+ca_bundle() { [[ -n $(kubectl get validatingwebhookconfiguration "$full-$ns" -o jsonpath='{.webhooks[0].clientConfig.caBundle}') ]]; }
+expect_ok "the operator created its certificate Secret and wrote the webhook's caBundle" \
+	all 'kubectl get secret $full-webhook-cert -n $ns' 'wait_for 30 ca_bundle'
+# The API server cannot reach a Service without pods here: send it to 127.0.0.1 instead.
+kubectl patch validatingwebhookconfiguration "$full-$ns" --type=json -p "[
+	{\"op\": \"remove\", \"path\": \"/webhooks/0/clientConfig/service\"},
+	{\"op\": \"add\", \"path\": \"/webhooks/0/clientConfig/url\", \"value\": \"https://127.0.0.1:$webhook_port/validate\"}]" >/dev/null
+bad_listener() {
+	kubectl apply -f - <<-YAML
+		apiVersion: cxf.dev/v1alpha1
+		kind: ListenerRegistration
+		metadata: {name: bad-query, namespace: team-a}
+		spec:
+		  affiliatedApis: [{apiName: party, apiVersion: v4, query: 'familyName eq "abc"'}]
+		  listenerUrl: http://127.0.0.1:9
+	YAML
+}
+expect_refused "the webhook (TLS with the operator's CA) refuses a listener with invalid criteria" "denied the request" bad_listener
+cp -r examples/tax-engine-listener "$work/tax-engine-listener"
+sed -i "s|http://127.0.0.1:8080|$sim_url|" "$work/tax-engine-listener/framework-connection.yaml"
+expect_ok "the webhook admits examples/tax-engine-listener (pointed at the simulator)" kubectl apply -k "$work/tax-engine-listener"
+tax=cxf-example-tax-engine-listener
+expect_ok "its FrameworkConnection and ListenerRegistration become Ready" \
+	kubectl wait --for=condition=Ready --timeout=60s -n "$tax" frameworkconnection.cxf.dev/default listenerregistration.cxf.dev/tax-engine
+health() { # kind/name namespace want: health.lua on the live object
+	kubectl get "$1" -n "$2" -o json >"$work/live.json"
+	local got
+	got=$(python3 argocd/test_health.py --eval "$work/live.json" | cut -f1)
+	[[ $got == "$3" ]] || {
+		echo "health.lua says $got, want $3"
+		return 1
+	}
+}
+expect_ok "health.lua: the live ListenerRegistration is Healthy" health listenerregistration.cxf.dev/tax-engine "$tax" Healthy
+kubectl create secret generic wrong-credentials -n team-c --from-literal=client-secret=not-the-secret-4711 >/dev/null
+fc team-c | sed "s|http://127.0.0.1:8080|$sim_url|; s|framework-credentials|wrong-credentials|" | kubectl apply -f - >/dev/null
+expect_ok "a FrameworkConnection with a wrong secret gets Ready=False Unauthorized" \
+	all 'kubectl wait --for=condition=Ready=false --timeout=60s -n team-c frameworkconnection.cxf.dev/default' \
+	'[[ $(kubectl get frameworkconnection.cxf.dev default -n team-c -o jsonpath="{.status.conditions[?(@.type==\"Ready\")].reason}") == Unauthorized ]]'
+expect_ok "health.lua: the live unauthorized FrameworkConnection is Degraded" health frameworkconnection.cxf.dev/default team-c Degraded
+no_secret_values() {
+	local where
+	for where in "$work/operator.log" <(kubectl get events -A -o yaml) <(kubectl get cxf -A -o yaml); do
+		if grep -F -e change-me -e OIDC_CLIENT_SECRET -e not-the-secret-4711 "$where"; then return 1; fi
+	done
+}
+expect_ok "no secret value in the operator's log, Events or statuses" no_secret_values
+expect_ok "deleting the ListenerRegistration completes (the operator removes its finalizer)" \
+	kubectl delete listenerregistration.cxf.dev tax-engine -n "$tax" --timeout=60s
+expect_ok "deleting the FrameworkConnections completes" \
+	kubectl delete frameworkconnection.cxf.dev default -n team-c --timeout=60s
+kill "$op_pid"
+wait "$op_pid" 2>/dev/null || true
+kubectl patch validatingwebhookconfiguration "$full-$ns" --type=json -p "[
+	{\"op\": \"remove\", \"path\": \"/webhooks/0/clientConfig/url\"},
+	{\"op\": \"add\", \"path\": \"/webhooks/0/clientConfig/service\", \"value\": {\"name\": \"$full\", \"namespace\": \"$ns\", \"path\": \"/validate\", \"port\": 443}}]" >/dev/null
+
 # Namespaced mode, webhook off (nothing serves it here).
 expect_ok "helm upgrade to watchNamespaces={team-a,team-b}, webhook off" \
 	helm upgrade "$release" "$chart" --namespace "$ns" --set 'watchNamespaces={team-a,team-b}' --set webhook.enabled=false
@@ -231,8 +354,6 @@ expect_ok "SA cannot read Secrets in team-c or cluster-wide" \
 
 # The same, with a real token of the ServiceAccount (TokenRequest).
 token=$(kubectl create token "$full" --namespace "$ns" --duration=10m)
-server=$(kubectl config view --raw --minify -o jsonpath='{.clusters[0].cluster.server}')
-kubectl config view --raw --minify -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d >"$work/ca.crt"
 as_sa() { kubectl --kubeconfig=/dev/null --server="$server" --certificate-authority="$work/ca.crt" --token="$token" "$@"; }
 kubectl create secret generic probe --from-literal=k=v -n team-a >/dev/null
 kubectl create secret generic probe --from-literal=k=v -n team-c >/dev/null
