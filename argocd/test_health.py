@@ -53,7 +53,7 @@ def lua_literal(value):
         for byte in value.encode("utf-8"):
             ch = chr(byte)
             if ch in "\\\"" or byte < 32 or byte > 126:
-                out.append("\\%d" % byte)
+                out.append("\\%03d" % byte)  # three digits: a digit after it is not part of it
             else:
                 out.append(ch)
         return '"' + "".join(out) + '"'
