@@ -1,7 +1,8 @@
 //! Validation of a set of manifests together, as `cxf-operator validate` reads them
 //! from Git: each document on its own, plus what only the set can tell: references to
-//! ListenerRegistrations and FrameworkConnections that are in none of the documents
-//! (warnings), and the same resource defined twice (errors).
+//! ListenerRegistrations that are in none of the documents, and to FrameworkConnections
+//! that are not when the documents hold some (warnings: a connection is often managed
+//! apart from the resources using it), and the same resource defined twice (errors).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -104,9 +105,10 @@ fn known_for(resource: &Resource, resources: &[&Resource]) -> Known {
             .map(|r| r.name().to_owned())
             .collect()
     };
+    let any_connection = resources.iter().any(|r| r.kind() == "FrameworkConnection");
     Known {
         listener_registrations: Some(names("ListenerRegistration")),
-        framework_connections: Some(names("FrameworkConnection")),
+        framework_connections: any_connection.then(|| names("FrameworkConnection")),
     }
 }
 

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
+use kube::Client;
 use kube::api::{Api, ListParams};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
-use kube::Client;
 
 use crate::resources::{FrameworkConnection, ListenerRegistration};
 use crate::validation::{self, Decoded, Known, Resource};

@@ -160,31 +160,59 @@ async fn refresh_once(
     Ok(due_in)
 }
 
-/// Runs the webhook as `cxf-operator run` does: keeps the certificate, serves
-/// `/validate` on `args`' address until `shutdown`. Returns at once (`Ok`) when
-/// `args` enables no webhook.
-///
-/// # Errors
-///
-/// [`WebhookError`] if the address cannot be bound or TLS configured.
-pub async fn run(
-    args: &WebhookArgs,
-    client: Client,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), WebhookError> {
-    let Some((addr, source)) = args.settings() else {
-        return Ok(());
-    };
-    let listener = TcpListener::bind(addr)?;
-    tracing::info!(%addr, "webhook: listening");
-    let resolver = Arc::new(CertResolver::default());
-    let keeper = tokio::spawn(keep_certificate(
-        client.clone(),
-        source,
-        resolver.clone(),
-        args.cert_refresh,
-    ));
-    let served = serve(listener, resolver, Validator::new(Some(client)), shutdown).await;
-    keeper.abort();
-    served
+/// The webhook as `cxf-operator run` serves it: bound to its address, ready to
+/// [`serve`](Webhook::serve). Every replica serves it, leader or not.
+#[derive(Debug)]
+pub struct Webhook {
+    listener: TcpListener,
+    source: CertSource,
+    refresh: Duration,
+}
+
+impl Webhook {
+    /// Binds `args`' address; `Ok(None)` when `args` enables no webhook.
+    ///
+    /// # Errors
+    ///
+    /// [`WebhookError::Serve`] if the address cannot be bound.
+    pub fn bind(args: &WebhookArgs) -> Result<Option<Self>, WebhookError> {
+        let Some((addr, source)) = args.settings() else {
+            return Ok(None);
+        };
+        let listener = TcpListener::bind(addr)?;
+        tracing::info!(%addr, "webhook: listening");
+        Ok(Some(Self {
+            listener,
+            source,
+            refresh: args.cert_refresh,
+        }))
+    }
+
+    /// Keeps the certificate current and serves `/validate` until `shutdown`.
+    ///
+    /// # Errors
+    ///
+    /// [`WebhookError`] if TLS cannot be configured or the socket fails.
+    pub async fn serve(
+        self,
+        client: Client,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), WebhookError> {
+        let resolver = Arc::new(CertResolver::default());
+        let keeper = tokio::spawn(keep_certificate(
+            client.clone(),
+            self.source,
+            resolver.clone(),
+            self.refresh,
+        ));
+        let served = serve(
+            self.listener,
+            resolver,
+            Validator::new(Some(client)),
+            shutdown,
+        )
+        .await;
+        keeper.abort();
+        served
+    }
 }
