@@ -327,6 +327,10 @@ expect_ok "a FrameworkConnection with a wrong secret gets Ready=False Unauthoriz
 expect_ok "health.lua: the live unauthorized FrameworkConnection is Degraded" health frameworkconnection.cxf.dev/default team-c Degraded
 no_secret_values() {
 	local where
+	grep -q "serving /metrics" "$work/operator.log" || {
+		echo "the operator log is not what this check expects"
+		return 1
+	}
 	for where in "$work/operator.log" <(kubectl get events -A -o yaml) <(kubectl get cxf -A -o yaml); do
 		if grep -F -e change-me -e OIDC_CLIENT_SECRET -e not-the-secret-4711 "$where"; then return 1; fi
 	done
