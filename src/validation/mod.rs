@@ -183,7 +183,7 @@ pub fn check(resource: &Resource, known: &Known) -> Vec<Finding> {
             findings
         }
     };
-    findings.sort_by(|a, b| a.severity.cmp(&b.severity));
+    findings.sort_by_key(|f| f.severity);
     findings
 }
 
