@@ -303,12 +303,6 @@ bad_listener() {
 	YAML
 }
 expect_refused "the webhook (TLS with the operator's CA) refuses a listener with invalid criteria" "denied the request" bad_listener
-cp -r examples/tax-engine-listener "$work/tax-engine-listener"
-sed -i "s|http://127.0.0.1:8080|$sim_url|" "$work/tax-engine-listener/framework-connection.yaml"
-expect_ok "the webhook admits examples/tax-engine-listener (pointed at the simulator)" kubectl apply -k "$work/tax-engine-listener"
-tax=cxf-example-tax-engine-listener
-expect_ok "its FrameworkConnection and ListenerRegistration become Ready" \
-	kubectl wait --for=condition=Ready --timeout=60s -n "$tax" frameworkconnection.cxf.dev/default listenerregistration.cxf.dev/tax-engine
 health() { # kind/name namespace want: health.lua on the live object
 	kubectl get "$1" -n "$2" -o json >"$work/live.json"
 	local got
@@ -318,7 +312,24 @@ health() { # kind/name namespace want: health.lua on the live object
 		return 1
 	}
 }
-expect_ok "health.lua: the live ListenerRegistration is Healthy" health listenerregistration.cxf.dev/tax-engine "$tax" Healthy
+# Every example, pointed at the simulator, is admitted and reconciled to Ready.
+for kustomization in examples/*/kustomization.yaml; do
+	example=$(basename "$(dirname "$kustomization")")
+	cp -r "examples/$example" "$work/$example"
+	sed -i "s|http://127.0.0.1:8080|$sim_url|" "$work/$example/framework-connection.yaml"
+	expect_ok "the webhook admits examples/$example (pointed at the simulator)" kubectl apply -k "$work/$example"
+done
+for kustomization in examples/*/kustomization.yaml; do
+	example=$(basename "$(dirname "$kustomization")")
+	expect_ok "examples/$example: every resource becomes Ready" \
+		kubectl wait --for=condition=Ready --timeout=60s -n "cxf-example-$example" \
+		frameworkconnections.cxf.dev,listenerregistrations.cxf.dev,gatekeepingrules.cxf.dev --all
+	for object in $(kubectl get frameworkconnections.cxf.dev,listenerregistrations.cxf.dev,gatekeepingrules.cxf.dev -n "cxf-example-$example" -o name); do
+		expect_ok "health.lua: live $object of examples/$example is Healthy" health "$object" "cxf-example-$example" Healthy
+	done
+done
+registered() { kubectl get listenerregistrations.cxf.dev -A -o jsonpath='{range .items[*]}{.status.externalId}{"\n"}{end}' | grep -c .; }
+expect_ok "the examples' 3 listeners have framework ids" all '[[ $(registered) == 3 ]]'
 kubectl create secret generic wrong-credentials -n team-c --from-literal=client-secret=not-the-secret-4711 >/dev/null
 fc team-c | sed "s|http://127.0.0.1:8080|$sim_url|; s|framework-credentials|wrong-credentials|" | kubectl apply -f - >/dev/null
 expect_ok "a FrameworkConnection with a wrong secret gets Ready=False Unauthorized" \
@@ -332,12 +343,12 @@ no_secret_values() {
 		return 1
 	}
 	for where in "$work/operator.log" <(kubectl get events -A -o yaml) <(kubectl get cxf -A -o yaml); do
-		if grep -F -e change-me -e OIDC_CLIENT_SECRET -e not-the-secret-4711 "$where"; then return 1; fi
+		if grep -F -e change-me -e OIDC_CLIENT_SECRET -e CRM_CLIENT_SECRET -e not-the-secret-4711 "$where"; then return 1; fi
 	done
 }
 expect_ok "no secret value in the operator's log, Events or statuses" no_secret_values
-expect_ok "deleting the ListenerRegistration completes (the operator removes its finalizer)" \
-	kubectl delete listenerregistration.cxf.dev tax-engine -n "$tax" --timeout=60s
+expect_ok "deleting the examples' ListenerRegistrations and GatekeepingRule completes (the operator removes its finalizers)" \
+	kubectl delete listenerregistrations.cxf.dev,gatekeepingrules.cxf.dev --all -A --timeout=60s
 expect_ok "deleting the FrameworkConnections completes" \
 	kubectl delete frameworkconnection.cxf.dev default -n team-c --timeout=60s
 kill "$op_pid"
