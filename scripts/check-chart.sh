@@ -132,6 +132,25 @@ while IFS= read -r expression; do
 	expect_ok "criteria check: $expression" "$cxf" criteria check "$expression"
 done <"$work/criteria"
 
+# `cxf-operator run` knows every flag and value the Deployment passes, in every mode
+# (flags are parsed before the trailing --help is acted on).
+run_args_parse() { # helm --set arguments...
+	local args
+	mapfile -t args < <(helm template "$release" "$chart" --namespace "$ns" --kube-version 1.36.0 "$@" |
+		python3 -c '
+import sys, yaml
+dep = [d for d in yaml.safe_load_all(sys.stdin) if d and d["kind"] == "Deployment"][0]
+print("\n".join(dep["spec"]["template"]["spec"]["containers"][0]["args"]))')
+	"$cxf" "${args[@]}" --help >/dev/null
+}
+expect_ok "cxf-operator run accepts the chart's arguments (defaults)" run_args_parse
+expect_ok "cxf-operator run accepts the chart's arguments (watchNamespaces, text logs)" \
+	run_args_parse --set 'watchNamespaces={team-a,team-b}' --set logFormat=text --set driftInterval=90s
+expect_ok "cxf-operator run accepts the chart's arguments (cert-manager)" run_args_parse --set webhook.certs.mode=certManager
+expect_ok "cxf-operator run accepts the chart's arguments (webhook off)" run_args_parse --set webhook.enabled=false
+expect_refused "cxf-operator run refuses an unknown flag (control)" "unexpected argument" \
+	run_args_parse --set 'extraArgs={--no-such-flag}'
+
 # cxf-operator validate (the webhook's checks, offline) accepts every example and the
 # rendered chart, and refuses a listener with invalid criteria.
 for kustomization in examples/*/kustomization.yaml; do
