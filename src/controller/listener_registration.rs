@@ -117,7 +117,9 @@ async fn sync(
     {
         Some(id) => id,
         None => match find_pending(&admin, status).await? {
-            Pending::Found(id) => {
+            Pending::Found(found) => {
+                let id = found.id.clone().unwrap_or_default();
+                ctx.with_observed(&namespace, connection, |o| o.set_registration(&id, *found));
                 ctx.event(
                     &reference,
                     false,
@@ -144,7 +146,7 @@ async fn sync(
         },
     };
 
-    let observed = observed(ctx, &admin, &namespace, connection, &id).await?;
+    let observed = observed(ctx, &admin, &namespace, connection, &id, adopting).await?;
     let Some(observed) = observed else {
         if adopting
             && status.pending_create.is_none()
@@ -211,21 +213,23 @@ async fn sync(
     Ok(Sync::Done)
 }
 
-/// The registration `id` as last seen, listing once if this connection was never listed.
+/// The registration `id` as last seen, listing once if this connection was never listed
+/// (or, when `adopting`, if the object was not seen yet: it may be new).
 async fn observed(
     ctx: &Context,
     admin: &AdminClient,
     namespace: &str,
     connection: &str,
     id: &str,
+    adopting: bool,
 ) -> Result<Option<model::ListenerRegistration>, Error> {
     match ctx
         .with_observed(namespace, connection, |o| o.registration(id))
         .unwrap_or(Known::Unknown)
     {
         Known::Present(r) => return Ok(Some(r)),
-        Known::Absent => return Ok(None),
-        Known::Unknown => {}
+        Known::Absent if !adopting => return Ok(None),
+        Known::Absent | Known::Unknown => {}
     }
     let all = by_id(admin.list_registrations(&[]).await?, |r| r.id.as_ref());
     let found = all.get(id).cloned();
@@ -235,7 +239,7 @@ async fn observed(
 
 enum Pending {
     None,
-    Found(String),
+    Found(Box<model::ListenerRegistration>),
     Ambiguous(Vec<String>),
 }
 
@@ -250,15 +254,14 @@ async fn find_pending(
     let listed = admin
         .list_registrations(&[("listener-url", pending.listener_url.as_str())])
         .await?;
-    let mut ids: Vec<String> = listed
-        .iter()
-        .filter(|r| desired::matches_pending(pending, r))
-        .filter_map(|r| r.id.clone())
+    let mut matching: Vec<model::ListenerRegistration> = listed
+        .into_iter()
+        .filter(|r| r.id.is_some() && desired::matches_pending(pending, r))
         .collect();
-    Ok(match ids.len() {
+    Ok(match matching.len() {
         0 => Pending::None,
-        1 => Pending::Found(ids.remove(0)),
-        _ => Pending::Ambiguous(ids),
+        1 => Pending::Found(Box::new(matching.remove(0))),
+        _ => Pending::Ambiguous(matching.into_iter().filter_map(|r| r.id).collect()),
     })
 }
 

@@ -1,0 +1,363 @@
+//! One test's world: a namespace, a simulator, a `default` FrameworkConnection to it,
+//! and the controllers running in-process.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cxf_operator::controller::{self, Settings};
+use cxf_operator::metrics::Metrics;
+use cxf_operator::resources::FrameworkConnection;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+
+use crate::support::{self, TestNamespace};
+
+/// The simulator's API client for the operator.
+const CLIENT_ID: &str = "operator";
+const CLIENT_SECRET: &str = "operator-s3cret";
+/// Workspace used by the tests.
+pub const WORKSPACE: &str = "01";
+
+/// A simulator process, killed on drop.
+pub struct Simulator {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    http: reqwest::Client,
+}
+
+impl Simulator {
+    fn start(faults: Option<&str>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cxf-operator"));
+        command.args([
+            "simulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret",
+            CLIENT_SECRET,
+        ]);
+        if let Some(faults) = faults {
+            command.args(["--faults", faults]);
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the simulator starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self {
+            child,
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `GET /sim/state`'s workspace.
+    pub async fn workspace(&self) -> Value {
+        let state: Value = self
+            .http
+            .get(format!("{}/sim/state", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        state["workspaces"][WORKSPACE].clone()
+    }
+
+    /// The registrations of the workspace, by id.
+    pub async fn registrations(&self) -> serde_json::Map<String, Value> {
+        self.workspace().await["listener-registrations"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The rule `id`.
+    pub async fn rule(&self, id: &str) -> Value {
+        self.workspace().await["gatekeeping-rules"][id].clone()
+    }
+
+    /// `GET /sim/requests`, only admin and hub calls (not the token endpoint).
+    pub async fn admin_requests(&self) -> Vec<Value> {
+        let all: Vec<Value> = self
+            .http
+            .get(format!("{}/sim/requests", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        all.into_iter()
+            .filter(|r| !r["path"].as_str().unwrap_or_default().contains("oauth2"))
+            .collect()
+    }
+
+    /// A call to the admin API with a fresh token (to change the framework behind the
+    /// operator's back).
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let token: Value = self
+            .http
+            .post(format!("{}/oauth2/token", self.base))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", CLIENT_ID),
+                ("client_secret", CLIENT_SECRET),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut request = self
+            .http
+            .request(method, format!("{}/admin/{WORKSPACE}/{path}", self.base))
+            .bearer_auth(token["access_token"].as_str().unwrap());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A test's namespace, simulator, connection and running controllers.
+pub struct Env {
+    pub client: Client,
+    pub sim: Simulator,
+    pub ns: TestNamespace,
+    controllers: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.controllers.abort();
+    }
+}
+
+impl Env {
+    /// Starts everything; `faults` go to the simulator's `--faults`.
+    pub async fn start(test: &str, faults: Option<&str>) -> Self {
+        let client = support::control_plane().client().await;
+        let ns = TestNamespace::create(&client, test).await;
+        let sim = Simulator::start(faults);
+        let env = Self {
+            controllers: tokio::spawn(controller::run(
+                client.clone(),
+                Settings {
+                    namespaces: vec![ns.name().to_owned()],
+                    drift_interval: Duration::from_secs(60),
+                },
+                Arc::new(Metrics::default()),
+            )),
+            client,
+            sim,
+            ns,
+        };
+        env.secret("operator-credentials", &[("client-secret", CLIENT_SECRET)])
+            .await;
+        env.create::<FrameworkConnection>(json!({
+            "metadata": {"name": "default"},
+            "spec": {
+                "gatewayUrl": env.sim.base,
+                "workspace": WORKSPACE,
+                "auth": {"oauth2": {"clientId": CLIENT_ID, "clientSecret": {"name": "operator-credentials", "key": "client-secret"}}},
+                "driftCheckInterval": "2s",
+                "requestsPerSecond": 50
+            }
+        }))
+        .await;
+        env.wait_ready::<FrameworkConnection>("default").await;
+        env
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), self.ns.name())
+    }
+
+    /// Creates or replaces the Secret `name` with `data`.
+    pub async fn secret(&self, name: &str, data: &[(&str, &str)]) {
+        let data: serde_json::Map<String, Value> = data
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .collect();
+        let body = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data});
+        self.api::<Secret>()
+            .patch(
+                name,
+                &PatchParams::apply("test").force(),
+                &Patch::Apply(body),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Creates a resource of kind `K` from `body` (apiVersion and kind added).
+    pub async fn create<K>(&self, body: Value)
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+    {
+        let mut body = body;
+        body["apiVersion"] = json!(K::api_version(&()));
+        body["kind"] = json!(K::kind(&()));
+        let object: K = serde_json::from_value(body).unwrap();
+        self.api::<K>()
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap();
+    }
+
+    /// Merge-patches the spec of `name`.
+    pub async fn patch_spec<K>(&self, name: &str, spec: Value)
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        self.api::<K>()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": spec})),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Deletes `name` and waits until it is gone.
+    pub async fn delete<K>(&self, name: &str)
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api = self.api::<K>();
+        api.delete(name, &DeleteParams::default()).await.unwrap();
+        support::eventually(&format!("{name} to be gone"), || async {
+            api.get_opt(name).await.unwrap().is_none().then_some(())
+        })
+        .await;
+    }
+
+    /// The object's JSON.
+    pub async fn get<K>(&self, name: &str) -> Value
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+    {
+        serde_json::to_value(self.api::<K>().get(name).await.unwrap()).unwrap()
+    }
+
+    /// Waits for `Ready` to have `reason`, and returns the object.
+    pub async fn wait_reason<K>(&self, name: &str, reason: &str) -> Value
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+    {
+        support::eventually(
+            &format!("{} {name} to be {reason}", K::kind(&())),
+            || async {
+                let object = self.get::<K>(name).await;
+                let ready = object["status"]["conditions"]
+                    .as_array()?
+                    .iter()
+                    .find(|c| c["type"] == "Ready")?
+                    .clone();
+                let current = object["metadata"]["generation"].clone();
+                (ready["reason"] == reason && ready["observedGeneration"] == current)
+                    .then_some(object)
+            },
+        )
+        .await
+    }
+
+    /// Waits for `Ready=True`.
+    pub async fn wait_ready<K>(&self, name: &str) -> Value
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+    {
+        let reason = if K::kind(&()) == "FrameworkConnection" {
+            "Connected"
+        } else {
+            "Reconciled"
+        };
+        self.wait_reason::<K>(name, reason).await
+    }
+}
+
+/// A ListenerRegistration body with OIDC credentials from Secret `listener-credentials`.
+pub fn listener(name: &str, url: &str, query: &str, extra: Value) -> Value {
+    let mut body = json!({
+        "metadata": {"name": name},
+        "spec": {
+            "affiliatedApis": [{"apiName": "taxCalculation", "apiNumber": "orcl-200", "apiVersion": "v1", "query": query}],
+            "listenerUrl": url,
+            "auth": {"oidcClientCredentials": {
+                "identityUri": "https://idp.example/token",
+                "clientId": {"value": "tax-client"},
+                "clientSecret": {"name": "listener-credentials", "key": "client-secret"},
+                "scope": "events"
+            }},
+            "type": "external"
+        }
+    });
+    if let (Value::Object(spec), Value::Object(extra)) = (&mut body["spec"], extra) {
+        spec.extend(extra);
+    }
+    body
+}
+
+/// The framework id in a resource's status.
+pub fn external_id(object: &Value) -> String {
+    object["status"]["externalId"]
+        .as_str()
+        .expect("status.externalId")
+        .to_owned()
+}
