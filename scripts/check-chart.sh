@@ -2,14 +2,22 @@
 # Checks of the Helm chart, the Argo CD health check and the examples:
 #   1. argocd/test_health.py: health.lua in a real Lua 5.1 against status fixtures
 #   2. the chart's CRDs are crds/ (scripts/sync-chart-crds.sh --check)
-#   3. helm lint --strict, and tests/chart/render_checks.py on `helm template` output
+#   3. helm lint --strict; tests/chart/render_checks.py on `helm template` output;
+#      `cxf-operator run` parses the Deployment's arguments; `cxf-operator validate` and
+#      `criteria check` accept the examples
 #   4. against a real control plane (scripts/control-plane.sh): server-side dry-run of
-#      the rendered chart, helm install / upgrade / uninstall, an upgrade that adds a CRD
-#      field, the operator's RBAC (kubectl auth can-i and a TokenRequest token), the
-#      webhook failing closed, the examples applied, and the helm test's kubectl wait.
+#      the rendered chart, PodSecurity restricted, helm install / upgrade / uninstall, an
+#      upgrade that adds a CRD field, the operator's RBAC (kubectl auth can-i and a
+#      TokenRequest token), the webhook failing closed, the operator run with the chart's
+#      arguments and RBAC against the simulator (Lease, webhook certificate and TLS,
+#      every example Ready, health.lua on live objects, no secret value leaked), the
+#      examples applied, and the helm test's kubectl wait.
 # Fails (never skips) when a tool is missing. Last line: "N passed, M failed".
 #
 #   scripts/check-chart.sh
+
+# The commands given to `all` are single-quoted on purpose: it evaluates them later.
+# shellcheck disable=SC2016
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -85,8 +93,8 @@ suite() {
 
 chart=charts/cxf-operator
 release=cxf
-ns=cxf-system
-full=cxf-cxf-operator
+ns="cxf-system"
+full="cxf-cxf-operator"
 sa="system:serviceaccount:$ns:$full"
 
 # 1-3: no cluster needed.
@@ -281,7 +289,10 @@ print("\n".join(dep["spec"]["template"]["spec"]["containers"][0]["args"]))' >"$w
 mapfile -t op_args <"$work/op-args"
 "$cxf" simulator --listen 127.0.0.1:0 --client-id cxf-operator --client-secret change-me >"$work/sim.out" 2>"$work/sim.log" &
 pids+=($!)
-for _ in $(seq 50); do grep -q "listening on" "$work/sim.out" && break || sleep 0.2; done
+for _ in $(seq 50); do
+	if grep -q "listening on" "$work/sim.out"; then break; fi
+	sleep 0.2
+done
 sim_url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$work/sim.out")
 [[ -n $sim_url ]] || die "the simulator did not start: $(cat "$work/sim.log")"
 KUBECONFIG="$work/op.kubeconfig" POD_NAMESPACE="$ns" POD_NAME="$full-local-0" RUST_LOG=info \
