@@ -68,7 +68,7 @@ step "toolchains" require_toolchains
 step "control-plane binaries" scripts/control-plane.sh build
 step "rustfmt" cargo fmt --check
 step "clippy" cargo clippy --locked --all-targets -- -D warnings
-step "cargo test (unit, integration, benches)" cargo test --locked --all-targets
+step "cargo test (unit, integration, benches)" cargo test --locked --no-fail-fast --all-targets
 step "doc tests" cargo test --locked --doc
 
 # --- Further checks: one `step "<name>" <command>` line each, below this marker ---------
