@@ -22,8 +22,16 @@ use serde::Deserialize;
 pub struct Args {
     /// A file, a directory (searched recursively for .yaml, .yml and .json), or `-` for
     /// stdin. Repeatable; multi-document YAML and `kind: List` are read.
-    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "PATH",
+        required_unless_present = "files"
+    )]
     paths: Vec<PathBuf>,
+    /// More paths, as `-f` (so that pre-commit can pass the changed files).
+    #[arg(value_name = "FILE")]
+    files: Vec<PathBuf>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -59,7 +67,7 @@ impl Args {
     pub fn run(self) -> ExitCode {
         let mut documents = Vec::new();
         let mut unreadable = Vec::new();
-        for path in &self.paths {
+        for path in self.paths.iter().chain(&self.files) {
             for file in files(path, &mut unreadable) {
                 match read_documents(&file) {
                     Ok(mut docs) => documents.append(&mut docs),

@@ -2,7 +2,8 @@
 //! from Git: each document on its own, plus what only the set can tell: references to
 //! ListenerRegistrations that are in none of the documents, and to FrameworkConnections
 //! that are not when the documents hold some (warnings: a connection is often managed
-//! apart from the resources using it), and the same resource defined twice (errors).
+//! apart from the resources using it), and the same resource defined twice in one
+//! namespace, or in one file when the documents name no namespace (errors).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -45,7 +46,7 @@ pub fn check_all(documents: &[Document]) -> Vec<DocumentReport> {
             _ => None,
         })
         .collect();
-    let mut first_seen: HashMap<(&str, Option<&str>, &str), &Document> = HashMap::new();
+    let mut first_seen: HashMap<(&str, &str, &str), &Document> = HashMap::new();
     let mut reports = Vec::new();
     for (document, decoded) in &decoded {
         let report = |kind: &str, name: &str, findings| DocumentReport {
@@ -64,7 +65,10 @@ pub fn check_all(documents: &[Document]) -> Vec<DocumentReport> {
             } => reports.push(report(kind, name, findings.clone())),
             Decoded::Resource(resource) => {
                 let mut findings = check(resource, &known_for(resource, &resources));
-                let key = (resource.kind(), resource.namespace(), resource.name());
+                // Without a namespace, documents of different files may well land in
+                // different namespaces (kustomize and Argo CD set it per application).
+                let scope = resource.namespace().unwrap_or(&document.file);
+                let key = (resource.kind(), scope, resource.name());
                 if !resource.name().is_empty()
                     && let Some(first) = first_seen.insert(key, document)
                 {

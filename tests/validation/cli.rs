@@ -208,6 +208,23 @@ fn unreadable_input_exits_2() {
 }
 
 #[test]
+fn paths_may_also_be_given_without_f_and_one_is_required() {
+    let valid = testdata("valid");
+    let invalid = testdata("invalid").join("rule-missing-rank.yaml");
+    let output = validate(
+        &[
+            valid.join("framework-connection.yaml").to_str().unwrap(),
+            invalid.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("rule-missing-rank.yaml:1 GatekeepingRule/rule-missing-rank"));
+    let output = validate(&[], None);
+    assert_eq!(output.status.code(), Some(2), "clap's usage error");
+}
+
+#[test]
 fn other_kinds_are_ignored() {
     let output = validate(
         &["-f", "-"],
