@@ -163,7 +163,8 @@ expect_refused "cxf-operator run refuses an unknown flag (control)" "unexpected 
 # rendered chart, and refuses a listener with invalid criteria.
 for kustomization in examples/*/kustomization.yaml; do
 	dir=$(dirname "$kustomization")
-	expect_ok "cxf-operator validate accepts $dir" bash -c "kubectl kustomize $dir | $cxf validate -f -"
+	expect_ok "cxf-operator validate accepts $dir, without warnings" \
+		bash -c "kubectl kustomize $dir | $cxf validate -f - 2>&1 | tee /dev/stderr | grep -q ' 0 error(s), 0 warning(s)'"
 done
 expect_ok "cxf-operator validate accepts the rendered chart" \
 	bash -c "helm template $release $chart --namespace $ns --kube-version 1.36.0 | $cxf validate -f -"
