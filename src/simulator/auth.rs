@@ -60,8 +60,7 @@ pub fn load_clients(path: &Path) -> Result<Vec<ApiClient>, SimulatorError> {
     })
 }
 
-/// The clients and the bearer tokens issued to them.
-#[derive(Debug)]
+/// The clients and the bearer tokens issued to them (no `Debug`: it holds tokens).
 pub struct Auth {
     enabled: bool,
     clients: Vec<ApiClient>,

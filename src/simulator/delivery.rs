@@ -100,23 +100,14 @@ struct TokenAnswer {
     expires_in: Option<u64>,
 }
 
-/// The delivery engine: HTTP client, token cache and delivery log.
-#[derive(Debug)]
+/// The delivery engine: HTTP client, token cache and delivery log (no `Debug`: it
+/// caches listeners' tokens).
 pub struct Delivery {
     http: reqwest::Client,
     policy: RetryPolicy,
     tokens: Mutex<HashMap<TokenKey, (String, Instant)>>,
     log: Mutex<HashMap<String, VecDeque<DeliveryRecord>>>,
     next_id: AtomicU64,
-}
-
-impl std::fmt::Debug for TokenKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenKey")
-            .field("identity_uri", &self.identity_uri)
-            .field("client_id", &self.client_id)
-            .finish_non_exhaustive()
-    }
 }
 
 enum Attempt {

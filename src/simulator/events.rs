@@ -18,7 +18,7 @@
 //!    the gatekeeper that generated it).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::body::Bytes;
@@ -63,12 +63,12 @@ pub struct PublishedEvent {
 }
 
 impl PublishedEvent {
-    fn matches(&self, criteria_text: &str) -> bool {
+    fn matches(&self, criteria_text: &str, cache: &CriteriaCache) -> bool {
         let text = criteria_text.trim();
         if text.is_empty() {
             return true;
         }
-        criteria::parse(text).is_ok_and(|parsed| {
+        cache.parsed(text).is_some_and(|parsed| {
             parsed.evaluate(&criteria::Event {
                 envelope: &self.envelope,
                 ids: &self.ids,
@@ -85,6 +85,30 @@ impl PublishedEvent {
                 Some(Value::Object(map)) if map.len() == 1 => map.keys().next().cloned(),
                 _ => None,
             })
+    }
+}
+
+/// Parsed criteria by their text, so that routing parses each query and rule criteria
+/// once rather than on every event.
+#[derive(Debug, Default)]
+pub struct CriteriaCache(Mutex<HashMap<String, Option<Arc<criteria::Criteria>>>>);
+
+impl CriteriaCache {
+    /// Texts kept; past this the cache starts again empty.
+    const LIMIT: usize = 10_000;
+
+    /// The parsed criteria (`None` if the text does not parse).
+    fn parsed(&self, text: &str) -> Option<Arc<criteria::Criteria>> {
+        let mut cache = self.0.lock().expect("criteria cache lock");
+        if let Some(parsed) = cache.get(text) {
+            return parsed.clone();
+        }
+        if cache.len() >= Self::LIMIT {
+            cache.clear();
+        }
+        let parsed = criteria::parse(text).ok().map(Arc::new);
+        cache.insert(text.to_owned(), parsed.clone());
+        parsed
     }
 }
 
@@ -105,9 +129,13 @@ fn names(rule: &GatekeepingRule, emitter: &str) -> bool {
     rule.id.as_deref() == Some(emitter) || rule.endpoint_name == emitter
 }
 
-/// Decides the routing of `event` in `workspace` (no I/O). A `gatekeeper` that names
+/// Decides the routing of `event` in `workspace` (no I/O; `cache` only memoizes). A `gatekeeper` that names
 /// no rule is a 400.
-pub fn route(workspace: &Workspace, event: &PublishedEvent) -> Result<Routing, ApiError> {
+pub fn route(
+    workspace: &Workspace,
+    event: &PublishedEvent,
+    cache: &CriteriaCache,
+) -> Result<Routing, ApiError> {
     let emitter = match &event.gatekeeper {
         Some(name) => Some(
             workspace
@@ -143,7 +171,7 @@ pub fn route(workspace: &Workspace, event: &PublishedEvent) -> Result<Routing, A
     candidates.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
     let selected = candidates
         .iter()
-        .find(|(_, _, criteria)| event.matches(criteria))
+        .find(|(_, _, criteria)| event.matches(criteria, cache))
         .map(|(_, rule, _)| *rule);
     let not_published = |gatekeeper: Option<&GatekeepingRule>, reason: String| Routing {
         gatekeeper: gatekeeper.and_then(|rule| rule.id.clone()),
@@ -189,7 +217,7 @@ pub fn route(workspace: &Workspace, event: &PublishedEvent) -> Result<Routing, A
             reg.affiliated_apis.iter().any(|api| {
                 api.api_name == event.api_name
                     && api.api_version == event.api_version
-                    && event.matches(api.query.as_deref().unwrap_or_default())
+                    && event.matches(api.query.as_deref().unwrap_or_default(), cache)
             })
         })
         .map(|(_, reg)| reg.clone())
@@ -238,7 +266,7 @@ pub async fn publish(
     let event: PublishedEvent = parse_body(&body)?;
     let routing = {
         let mut store = sim.store.lock().expect("store lock");
-        route(store.workspace(workspace), &event)?
+        route(store.workspace(workspace), &event, &sim.criteria)?
     };
     let event_id = match event.envelope.get("eventId") {
         Some(Value::String(id)) => id.clone(),

@@ -58,14 +58,14 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
 }
 
-/// The shared state of the handlers.
-#[derive(Debug)]
+/// The shared state of the handlers (no `Debug`: it holds tokens).
 pub struct Sim {
     pub(crate) store: Mutex<Store>,
     pub(crate) auth: Auth,
     pub(crate) faults: Faults,
     pub(crate) requests: control::RequestLog,
     pub(crate) delivery: Arc<Delivery>,
+    pub(crate) criteria: events::CriteriaCache,
     persister: Option<Persister>,
 }
 
@@ -161,6 +161,7 @@ impl Simulator {
             faults: Faults::new(config.faults, rng(1)),
             requests: control::RequestLog::default(),
             delivery: Arc::new(Delivery::new(config.retry)),
+            criteria: events::CriteriaCache::default(),
             persister: config.state_file.map(Persister::new),
         };
         Ok(Self {

@@ -321,3 +321,48 @@ async fn events_follow_the_gatekeeping_rules_and_never_go_back_to_their_gatekeep
             .contains("no gatekeeping rule has the id or endpoint-name 'nobody'")
     );
 }
+
+#[tokio::test]
+async fn the_gateway_form_routes_its_own_events() {
+    let sim = Simulator::with_client(&[]).await;
+    let listener = Listener::start().await;
+    let mut registration = tax_engine(
+        &format!("{}/events", listener.base),
+        &format!("{}/token", listener.base),
+    );
+    registration["affiliated-apis"][0]["query"] = json!("*");
+    let (status, _) = sim
+        .call(Method::POST, "/admin/listenerRegistrations", registration)
+        .await;
+    assert_eq!(status, 201);
+    let (_, answer) = sim
+        .call(
+            Method::POST,
+            "/sim/01/events?wait=true",
+            tax_event("/event/TaxEvent2"),
+        )
+        .await;
+    assert_eq!(
+        answer["deliveries"],
+        json!([]),
+        "workspace 01 has no listener"
+    );
+    let (status, answer) = sim
+        .call(
+            Method::POST,
+            "/sim/events?wait=true",
+            tax_event("/event/TaxEvent2"),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["deliveries"][0]["status"], "delivered");
+    let (_, deliveries) = sim
+        .call(
+            Method::GET,
+            "/sim/deliveries?event-id=evt-/event/TaxEvent2",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(deliveries.as_array().unwrap().len(), 1);
+    assert_eq!(listener.events().len(), 1);
+}
