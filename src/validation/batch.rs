@@ -185,6 +185,17 @@ mod tests {
     }
 
     #[test]
+    fn connections_are_checked_only_when_the_inputs_hold_some() {
+        let reports = check_all(&[doc(1, listener(None))]);
+        assert!(reports[0].findings.is_empty(), "{reports:?}");
+        let mut other = connection();
+        other["metadata"]["name"] = json!("other");
+        let reports = check_all(&[doc(1, other), doc(2, listener(None))]);
+        assert_eq!(reports[1].findings.len(), 1);
+        assert_eq!(reports[1].findings[0].field, "spec.connectionName");
+    }
+
+    #[test]
     fn a_resource_defined_twice_is_an_error_naming_the_first() {
         let reports = check_all(&[doc(1, connection()), doc(2, connection())]);
         assert!(reports[0].findings.is_empty());
@@ -200,6 +211,22 @@ mod tests {
             ),
             (2, "FrameworkConnection", "default")
         );
+    }
+
+    #[test]
+    fn without_a_namespace_only_the_same_file_is_a_duplicate() {
+        let mut elsewhere = doc(1, connection());
+        elsewhere.file = "other/f.yaml".into();
+        let reports = check_all(&[doc(1, connection()), elsewhere.clone()]);
+        assert!(
+            reports[1].findings.is_empty(),
+            "may be applied to another namespace"
+        );
+        elsewhere.value["metadata"]["namespace"] = json!("a");
+        let mut here = doc(1, connection());
+        here.value["metadata"]["namespace"] = json!("a");
+        let reports = check_all(&[here, elsewhere]);
+        assert!(reports[1].findings[0].message.contains("defined twice"));
     }
 
     #[test]
