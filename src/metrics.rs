@@ -260,7 +260,9 @@ mod tests {
     #[tokio::test]
     async fn readyz_follows_readiness_and_metrics_are_served() {
         let readiness = Readiness::default();
-        let app = router(Arc::new(Metrics::default()), readiness.clone());
+        let metrics = Arc::new(Metrics::default());
+        metrics.reconcile.reconciled("gatekeeping_rule");
+        let app = router(Arc::clone(&metrics), readiness.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
