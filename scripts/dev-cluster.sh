@@ -105,6 +105,12 @@ apply_examples() { # simulator-url
 	log "applied $applied example(s) from examples/"
 }
 
+# The cxf resources whose Ready condition is not True, with its message.
+not_ready() {
+	kubectl get cxf -A -o jsonpath='{range .items[*]}{.kind}/{.metadata.namespace}/{.metadata.name}: {.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].message}{"\n"}{end}' |
+		grep -v ': True ' || true
+}
+
 show() {
 	log "cxf resources (kubectl get cxf -A):"
 	kubectl get cxf -A || true
@@ -132,7 +138,9 @@ cmd_up() {
 		skipped "no CRDs in crds/ (generate them: cxf-operator crds --output-dir crds)"
 	}
 	if "$operator_bin" run --help >/dev/null 2>&1; then
-		KUBECONFIG="$control_plane/kubeconfig" start_background run
+		# One replica: no leader election. Metrics on a free loopback port, not 0.0.0.0:8080.
+		KUBECONFIG="$control_plane/kubeconfig" start_background run \
+			--no-leader-election --metrics-addr 127.0.0.1:0
 		sleep 1
 		running run || {
 			tail -n 20 "$dev/run.log" >&2
@@ -153,9 +161,10 @@ cmd_up() {
 	else
 		log "waiting for every cxf resource to be Ready (120s at most)"
 		kubectl wait --for=condition=Ready --timeout=120s --all-namespaces --all cxf >&2 || {
-			show
-			tail -n 30 "$dev/run.log" >&2
-			die "not everything became Ready (operator log above; the playground is still up)"
+			tail -n 20 "$dev/run.log" >&2
+			log "not Ready (kind/namespace/name: status message):"
+			not_ready >&2
+			die "not everything became Ready (operator log above: $dev/run.log; the playground is still up)"
 		}
 	fi
 	show
