@@ -3,6 +3,6 @@
 
 pub mod crds;
 pub mod criteria;
+pub mod run;
 pub mod simulator;
 pub mod validate;
-pub mod run;
