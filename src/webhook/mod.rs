@@ -188,6 +188,15 @@ impl Webhook {
         }))
     }
 
+    /// The address it is bound to (with the actual port when `:0` was asked).
+    ///
+    /// # Errors
+    ///
+    /// The socket's error, if it has no address.
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
     /// Keeps the certificate current and serves `/validate` until `shutdown`.
     ///
     /// # Errors

@@ -1,10 +1,9 @@
 //! The admission webhook and the CRD schema against a real control plane: the webhook
-//! runs in-process on 127.0.0.1 with a self-managed certificate, registered with
+//! runs in-process on 127.0.0.1 from the flags of `cxf-operator run`, with a
+//! self-managed certificate, registered with
 //! `clientConfig.url` and the caBundle it writes itself (envtest style).
 
 use std::process::Output;
-use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use kube::Client;
@@ -14,7 +13,15 @@ use tokio::task::JoinHandle;
 
 use super::support::{self, TestNamespace};
 use super::{manifests, testdata};
-use cxf_operator::webhook::{self, CertPolicy, CertResolver, CertSource, Validator};
+use clap::Parser;
+use cxf_operator::webhook::{Webhook, WebhookArgs};
+
+/// The flags of `cxf-operator run` that concern the webhook.
+#[derive(Parser)]
+struct RunFlags {
+    #[command(flatten)]
+    webhook: WebhookArgs,
+}
 
 /// The webhook of one test: served in-process, registered for the test's namespace
 /// only; unregistered and stopped when dropped.
@@ -25,10 +32,23 @@ struct RunningWebhook {
 }
 
 impl RunningWebhook {
+    /// Starts the webhook the way `cxf-operator run` does, from its flags.
     async fn start(client: &Client, namespace: &str) -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let config = format!("cxf-validation-{namespace}");
+        let args = RunFlags::try_parse_from([
+            "run",
+            "--webhook-addr=127.0.0.1:0",
+            "--webhook-host=127.0.0.1",
+            "--webhook-cert-refresh=1s",
+            &format!("--webhook-namespace={namespace}"),
+            &format!("--webhook-config={config}"),
+        ])
+        .expect("parsing the webhook flags")
+        .webhook;
+        let webhook = Webhook::bind(&args)
+            .expect("binding the webhook")
+            .expect("the webhook is enabled");
+        let port = webhook.local_addr().unwrap().port();
         let registration: ValidatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
             "metadata": {"name": config},
             "webhooks": [{
@@ -51,36 +71,20 @@ impl RunningWebhook {
             .create(&PostParams::default(), &registration)
             .await
             .expect("registering the webhook");
-        let source = CertSource::SelfManaged {
-            policy: CertPolicy {
-                namespace: namespace.to_owned(),
-                secret: "cxf-operator-webhook-cert".into(),
-                hosts: vec!["127.0.0.1".into()],
-                lifetime: Duration::from_secs(3600),
-                renew_before: Duration::from_secs(600),
-            },
-            config_name: Some(config.clone()),
-        };
-        let resolver = Arc::new(CertResolver::default());
         let (stop, stopped) = oneshot::channel::<()>();
-        let keeper = tokio::spawn(webhook::keep_certificate(
-            client.clone(),
-            source,
-            resolver.clone(),
-            Duration::from_secs(1),
-        ));
-        let validator = Validator::new(Some(client.clone()));
+        let client = client.clone();
         let server = tokio::spawn(async move {
-            webhook::serve(listener, resolver, validator, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("serving the webhook");
+            webhook
+                .serve(client, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("serving the webhook");
         });
         let running = Self {
             config,
             stop: Some(stop),
-            tasks: vec![keeper, server],
+            tasks: vec![server],
         };
         // Ready once the API server calls it: the caBundle is written and its informer
         // has seen the configuration.
