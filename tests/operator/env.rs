@@ -361,3 +361,72 @@ pub fn external_id(object: &Value) -> String {
         .expect("status.externalId")
         .to_owned()
 }
+
+/// An HTTP listener recording the `Authorization` header of every delivery; stopped on
+/// drop.
+pub struct Listener {
+    /// `http://127.0.0.1:PORT/events`.
+    pub url: String,
+    received: Arc<std::sync::Mutex<Vec<String>>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Listener {
+    pub async fn start() -> Self {
+        let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = Arc::clone(&received);
+        let app = axum::Router::new().route(
+            "/events",
+            axum::routing::post(move |headers: axum::http::HeaderMap| {
+                let log = Arc::clone(&log);
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    log.lock().unwrap().push(auth);
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/events", socket.local_addr().unwrap());
+        let server = tokio::spawn(async move { axum::serve(socket, app).await.unwrap() });
+        Self {
+            url,
+            received,
+            server,
+        }
+    }
+
+    /// The `Authorization` headers received, in order.
+    pub fn authorizations(&self) -> Vec<String> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Simulator {
+    /// Publishes a `taxCalculation v1` event and waits for its deliveries.
+    pub async fn publish_tax_event(&self) -> Value {
+        let body = json!({
+            "envelope": {"eventId": "e1", "eventType": "TaxEvent1", "event": {"tax": {"id": "T1"}}},
+            "api-name": "taxCalculation",
+            "api-version": "v1"
+        });
+        let answer = self
+            .http
+            .post(format!("{}/sim/{WORKSPACE}/events?wait=true", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        answer.json().await.unwrap()
+    }
+}

@@ -6,7 +6,9 @@ use cxf_operator::resources::ListenerRegistration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::env::{Env, external_id, listener};
+use base64::Engine;
+
+use crate::env::{Env, Listener, external_id, listener};
 use crate::support::eventually;
 
 fn count(requests: &[Value], method: &str, path_part: &str) -> usize {
@@ -302,4 +304,38 @@ async fn a_query_edited_on_the_framework_is_put_back() {
             .then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_rotated_password_is_what_the_framework_then_delivers_with() {
+    let env = Env::start("lr-rotate-deliver", None).await;
+    let server = Listener::start().await;
+    env.secret("listener-credentials", &[("password", "before-rotation")])
+        .await;
+    let mut body = listener("tax", &server.url, "*", json!({}));
+    body["spec"]["auth"] = json!({"basic": {"username": {"value": "tax"}, "password": {"name": "listener-credentials", "key": "password"}}});
+    env.create::<ListenerRegistration>(body).await;
+    let hash =
+        env.wait_ready::<ListenerRegistration>("tax").await["status"]["credentialsHash"].clone();
+    env.sim.publish_tax_event().await;
+    let basic = |password: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("tax:{password}"))
+        )
+    };
+    assert_eq!(server.authorizations(), vec![basic("before-rotation")]);
+
+    env.secret("listener-credentials", &[("password", "after-rotation")])
+        .await;
+    eventually("the new credentials to be applied", || async {
+        (env.get::<ListenerRegistration>("tax").await["status"]["credentialsHash"] != hash)
+            .then_some(())
+    })
+    .await;
+    env.sim.publish_tax_event().await;
+    assert_eq!(
+        server.authorizations().last(),
+        Some(&basic("after-rotation"))
+    );
 }
