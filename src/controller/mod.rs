@@ -279,3 +279,6 @@ where
         .map(drop)
         .map_err(|e| format!("{}: {e}", K::plural(&())))
 }
+
+#[cfg(test)]
+mod tests;
