@@ -15,14 +15,23 @@ fuzz_target!(|source: &str| {
             let printed = parsed.to_string();
             let reparsed = criteria::parse(&printed)
                 .unwrap_or_else(|e| panic!("canonical form {printed:?} does not parse: {e}"));
-            assert_eq!(reparsed.expr(), parsed.expr(), "{source:?} printed as {printed:?}");
+            assert_eq!(
+                reparsed.expr(),
+                parsed.expr(),
+                "{source:?} printed as {printed:?}"
+            );
             let envelope = serde_json::json!({
                 "eventType": "CustomerCreateEvent",
                 "event": {"customer": {"id": "20000", "tags": ["a", 1, null, {"b": [2]}]}},
                 "a": [{"b": 1}, {"b": "2024-01-01T00:00:00Z"}],
             });
             let ids = ["NEW-1".to_owned()];
-            let event = Event { envelope: &envelope, ids: &ids, op: Some("GET"), ms: Some("x") };
+            let event = Event {
+                envelope: &envelope,
+                ids: &ids,
+                op: Some("GET"),
+                ms: Some("x"),
+            };
             assert_eq!(parsed.evaluate(&event), reparsed.evaluate(&event));
         }
         Err(errors) => {

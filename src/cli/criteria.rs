@@ -3,7 +3,7 @@
 //! (or bad usage).
 
 use std::io::{self, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
@@ -129,13 +129,7 @@ fn check(expr: &str, json: bool) -> ExitCode {
     }
 }
 
-fn eval(
-    expr: &str,
-    path: &PathBuf,
-    ids: &[String],
-    op: Option<&str>,
-    ms: Option<&str>,
-) -> ExitCode {
+fn eval(expr: &str, path: &Path, ids: &[String], op: Option<&str>, ms: Option<&str>) -> ExitCode {
     let Some(criteria) = parse_or_report(expr) else {
         return ExitCode::FAILURE;
     };
@@ -186,7 +180,7 @@ enum EventError {
 }
 
 /// Reads the event envelope from `path`, or from stdin when it is `-`.
-fn read_event(path: &PathBuf) -> Result<serde_json::Value, EventError> {
+fn read_event(path: &Path) -> Result<serde_json::Value, EventError> {
     let (name, text) = if path.as_os_str() == "-" {
         let mut text = String::new();
         let read = io::stdin().read_to_string(&mut text);

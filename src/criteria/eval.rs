@@ -127,7 +127,10 @@ fn test_text(op: CompareOp, s: &str, text: &Text) -> bool {
         CompareOp::Sw => s.starts_with(value),
         CompareOp::Ew => s.ends_with(value),
         CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le => {
-            let order = match text.time().zip(super::ast::parse_time(s)) {
+            let times = text
+                .time()
+                .and_then(|value_time| Some((value_time, super::ast::parse_time(s)?)));
+            let order = match times {
                 Some((value_time, time)) => time.cmp(&value_time),
                 None => s.cmp(value),
             };

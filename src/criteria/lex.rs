@@ -4,6 +4,7 @@
 //! a run of characters other than whitespace, parentheses and double quotes; the parser
 //! decides whether a word is a keyword, an operator, a pointer or a number.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use super::diagnostic::Diagnostic;
@@ -26,8 +27,8 @@ pub(crate) enum Kind<'s> {
     Open,
     /// `)`
     Close,
-    /// A JSON string, decoded.
-    Str(String),
+    /// A JSON string, decoded (borrowed from the source when it has no escapes).
+    Str(Cow<'s, str>),
     /// Anything else up to whitespace, a parenthesis or a double quote.
     Word(&'s str),
 }
@@ -104,13 +105,24 @@ pub(crate) fn lex<'s>(source: &'s str, errors: &mut Vec<Diagnostic>) -> Vec<Toke
 
 /// Decodes the JSON string that starts at byte `start` (a `"`); returns its content and
 /// the byte offset just past its closing quote (or the end of the source).
-fn string(source: &str, start: usize, errors: &mut Vec<Diagnostic>) -> (String, usize) {
+fn string<'s>(
+    source: &'s str,
+    start: usize,
+    errors: &mut Vec<Diagnostic>,
+) -> (Cow<'s, str>, usize) {
+    let plain = source[start + 1..]
+        .find(|c: char| c == '"' || c == '\\' || (c as u32) < 0x20)
+        .map(|len| start + 1 + len)
+        .filter(|&end| source.as_bytes()[end] == b'"');
+    if let Some(end) = plain {
+        return (Cow::Borrowed(&source[start + 1..end]), end + 1);
+    }
     let mut out = String::new();
     let mut at = start + 1;
     while let Some(c) = source[at..].chars().next() {
         let next = at + c.len_utf8();
         match c {
-            '"' => return (out, next),
+            '"' => return (Cow::Owned(out), next),
             '\\' => {
                 let Some(escaped) = source[next..].chars().next() else {
                     break;
@@ -166,7 +178,7 @@ fn string(source: &str, start: usize, errors: &mut Vec<Diagnostic>) -> (String, 
             .with_expected_found("a closing `\"`", "end of input")
             .with_hint("close the string with `\"`, and escape quotes inside it as `\\\"`"),
     );
-    (out, source.len())
+    (Cow::Owned(out), source.len())
 }
 
 /// Decodes the `\uXXXX` escape (and a low surrogate's `\uXXXX` after a high one) at the

@@ -120,7 +120,7 @@ fn extra_quotes(source: &str) -> Option<Diagnostic> {
 struct Fatal;
 
 /// `Ok(None)`: an error has been recorded and parsing went on past it.
-type Parsed_<T> = Result<Option<T>, Fatal>;
+type Step<T> = Result<Option<T>, Fatal>;
 
 struct Parser<'s> {
     source: &'s str,
@@ -188,7 +188,7 @@ impl<'s> Parser<'s> {
     }
 
     /// `expr` followed by the end of input.
-    fn expr_to_end(&mut self) -> Parsed_<Expr> {
+    fn expr_to_end(&mut self) -> Step<Expr> {
         let expr = self.or(0)?;
         match self.peek() {
             None => Ok(expr),
@@ -233,7 +233,7 @@ impl<'s> Parser<'s> {
     }
 
     /// `and-exp *( ws1 OR ws1 and-exp )`
-    fn or(&mut self, depth: usize) -> Parsed_<Expr> {
+    fn or(&mut self, depth: usize) -> Step<Expr> {
         let mut operands = Vec::new();
         let mut first_and = None;
         loop {
@@ -272,7 +272,7 @@ impl<'s> Parser<'s> {
     }
 
     /// `NOT ws "(" ws expr ws ")" / "(" ws expr ws ")" / comparison`
-    fn unary(&mut self, depth: usize) -> Parsed_<Expr> {
+    fn unary(&mut self, depth: usize) -> Step<Expr> {
         let Some(token) = self.peek() else {
             let diagnostic = self.expected_operand();
             self.error(diagnostic);
@@ -331,7 +331,7 @@ impl<'s> Parser<'s> {
     }
 
     /// `not` followed by something other than `(`: an error; parsing goes on after it.
-    fn not_without_parentheses(&mut self, depth: usize) -> Parsed_<Expr> {
+    fn not_without_parentheses(&mut self, depth: usize) -> Step<Expr> {
         let offset = self.offset();
         self.pos += 1;
         let found = self.found();
@@ -358,7 +358,7 @@ impl<'s> Parser<'s> {
     }
 
     /// `"(" ws expr ws ")"`, at the `(`.
-    fn group(&mut self, depth: usize) -> Parsed_<Expr> {
+    fn group(&mut self, depth: usize) -> Step<Expr> {
         let open = self.tokens[self.pos].span.start;
         if depth >= MAX_DEPTH {
             self.error(
@@ -393,7 +393,7 @@ impl<'s> Parser<'s> {
     }
 
     /// `attr ws1 "pr" / attr ws1 compare-op ws1 value`
-    fn comparison(&mut self) -> Parsed_<Expr> {
+    fn comparison(&mut self) -> Step<Expr> {
         let attr_token = self.tokens[self.pos].clone();
         self.pos += 1;
         let attr = self.attr(&attr_token);
@@ -563,10 +563,8 @@ impl<'s> Parser<'s> {
     /// `JSON string / JSON number / "true" / "false" / "null"`
     fn value(&mut self) -> Option<Value> {
         let expected = "a value: a JSON string, a number, true, false or null";
-        let offset = self.offset();
-        let found = self.found();
         let value = match self.peek().map(|t| &t.kind) {
-            Some(Kind::Str(text)) => Some(Value::String(Text::new(text.as_str()))),
+            Some(Kind::Str(text)) => Some(Value::String(Text::new(&**text))),
             Some(Kind::Word("true")) => Some(Value::Bool(true)),
             Some(Kind::Word("false")) => Some(Value::Bool(false)),
             Some(Kind::Word("null")) => Some(Value::Null),
@@ -577,6 +575,8 @@ impl<'s> Parser<'s> {
             self.pos += 1;
             return value;
         }
+        let offset = self.offset();
+        let found = self.found();
         let hint = match self.peek_word() {
             Some(word)
                 if ["true", "false", "null"]
@@ -613,6 +613,13 @@ impl<'s> Parser<'s> {
         let Test::Compare(op, value) = test else {
             return true;
         };
+        let is_method = |value: &Value| matches!(value, Value::String(text) if HTTP_METHODS.contains(&text.as_str()));
+        let valid = !(op.is_substring() && !matches!(value, Value::String(_)))
+            && !(op.is_ordering() && matches!(value, Value::Bool(_) | Value::Null))
+            && (*attr != Attr::Op || is_method(value));
+        if valid {
+            return true;
+        }
         let value_token = &self.tokens[self.pos - 1];
         let offset = value_token.span.start;
         let found = value_token.describe(self.source);
