@@ -130,18 +130,20 @@ pub fn respond(
         Decoded::Invalid { findings, .. } => findings,
         Decoded::Resource(resource) => validation::check(&resource, known),
     };
-    let (errors, warnings): (Vec<_>, Vec<_>) = findings
+    let (errors, mut warnings): (Vec<_>, Vec<_>) = findings
         .into_iter()
         .partition(validation::Finding::is_error);
-    let mut response = response;
-    if !warnings.is_empty() {
-        response.warnings = Some(
-            warnings
-                .iter()
-                .map(|w| warning_text(&w.to_string()))
-                .collect(),
-        );
+    // An update that leaves the spec as it is (a label, a finalizer added by the
+    // controller) is not held back by a spec stored before a check existed: its
+    // errors become warnings.
+    if spec_unchanged(request, object) {
+        warnings.extend(errors.into_iter().map(|mut error| {
+            error.message = format!("(stored spec, unchanged) {}", error.message);
+            error
+        }));
+        return with_warnings(response, &warnings);
     }
+    let response = with_warnings(response, &warnings);
     if errors.is_empty() {
         return response;
     }
@@ -153,6 +155,30 @@ pub fn respond(
     let mut response = response.deny(message);
     response.result.code = 422;
     response.result.reason = "Invalid".into();
+    response
+}
+
+/// Whether the request is an update whose old object has the same spec.
+fn spec_unchanged(request: &AdmissionRequest<DynamicObject>, object: &serde_json::Value) -> bool {
+    let Some(old) = &request.old_object else {
+        return false;
+    };
+    serde_json::to_value(old).is_ok_and(|old| old.get("spec") == object.get("spec"))
+}
+
+/// `response` with `warnings`, each on one short line.
+fn with_warnings(
+    mut response: AdmissionResponse,
+    warnings: &[validation::Finding],
+) -> AdmissionResponse {
+    if !warnings.is_empty() {
+        response.warnings = Some(
+            warnings
+                .iter()
+                .map(|w| warning_text(&w.to_string()))
+                .collect(),
+        );
+    }
     response
 }
 
@@ -254,6 +280,26 @@ mod tests {
         let valid = listener("*");
         let response = respond(&request(valid.clone()), &valid, &Known::default());
         assert!(response.allowed && response.warnings.is_none());
+    }
+
+    #[test]
+    fn an_update_that_keeps_an_invalid_spec_is_allowed_with_warnings() {
+        let object = listener("/a eq");
+        let mut update = request(object.clone());
+        update.old_object = Some(serde_json::from_value(object.clone()).unwrap());
+        let response = respond(&update, &object, &Known::default());
+        assert!(response.allowed);
+        let warnings = response.warnings.unwrap();
+        assert!(
+            warnings[0].starts_with(
+                "spec.affiliatedApis[0].query: (stored spec, unchanged) line 1, column 6"
+            ),
+            "{warnings:?}"
+        );
+
+        let changed = listener("/b eq");
+        let response = respond(&update, &changed, &Known::default());
+        assert!(!response.allowed, "a changed spec is checked");
     }
 
     #[test]
