@@ -614,8 +614,10 @@ impl<'s> Parser<'s> {
             return true;
         };
         let is_method = |value: &Value| matches!(value, Value::String(text) if HTTP_METHODS.contains(&text.as_str()));
-        let valid = !(op.is_substring() && !matches!(value, Value::String(_)))
-            && !(op.is_ordering() && matches!(value, Value::Bool(_) | Value::Null))
+        let string = matches!(value, Value::String(_));
+        let bool_or_null = matches!(value, Value::Bool(_) | Value::Null);
+        let valid = (string || !op.is_substring())
+            && !(bool_or_null && op.is_ordering())
             && (*attr != Attr::Op || is_method(value));
         if valid {
             return true;
