@@ -1,5 +1,6 @@
 //! Validation at apply time, through its three doors: the CRD schema and the admission
-//! webhook against a real control plane (`kubectl apply`, `--dry-run=server`, warnings),
+//! webhook against a real control plane (`kubectl apply`, `--dry-run=server`, warnings,
+//! and the `cxf-operator run` binary serving it),
 //! the webhook's certificates (created, shared, rotated), and `cxf-operator validate`.
 //!
 //! The manifests are in `testdata/`: `valid/`, `invalid/` and `warnings/`. Each
@@ -13,6 +14,7 @@ mod support;
 
 mod certificates;
 mod cli;
+mod run;
 mod webhook;
 
 use std::path::{Path, PathBuf};

@@ -49,24 +49,7 @@ impl RunningWebhook {
             .expect("binding the webhook")
             .expect("the webhook is enabled");
         let port = webhook.local_addr().unwrap().port();
-        let registration: ValidatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": config},
-            "webhooks": [{
-                "name": "validate.cxf.dev",
-                "admissionReviewVersions": ["v1"],
-                "sideEffects": "None",
-                "failurePolicy": "Fail",
-                "timeoutSeconds": 5,
-                "matchPolicy": "Equivalent",
-                "clientConfig": {"url": format!("https://127.0.0.1:{port}/validate")},
-                "rules": [{
-                    "apiGroups": ["cxf.dev"], "apiVersions": ["v1alpha1"], "operations": ["CREATE", "UPDATE"],
-                    "resources": ["frameworkconnections", "listenerregistrations", "gatekeepingrules"], "scope": "Namespaced",
-                }],
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-            }],
-        }))
-        .unwrap();
+        let registration = registration(&config, port, namespace);
         Api::<ValidatingWebhookConfiguration>::all(client.clone())
             .create(&PostParams::default(), &registration)
             .await
@@ -86,25 +69,7 @@ impl RunningWebhook {
             stop: Some(stop),
             tasks: vec![server],
         };
-        // Ready once the API server calls it: the caBundle is written and its informer
-        // has seen the configuration.
-        let probe = testdata("invalid").join("listener-query-syntax.yaml");
-        support::eventually("the API server to call the webhook", || {
-            let probe = probe.clone();
-            async move {
-                let output = kubectl(&[
-                    "apply",
-                    "--dry-run=server",
-                    "-n",
-                    namespace,
-                    "-f",
-                    probe.to_str().unwrap(),
-                ])
-                .await;
-                stderr(&output).contains("denied the request").then_some(())
-            }
-        })
-        .await;
+        wait_until_called(namespace).await;
         running
     }
 }
@@ -127,12 +92,62 @@ impl Drop for RunningWebhook {
     }
 }
 
-async fn kubectl(args: &[&str]) -> Output {
+/// A ValidatingWebhookConfiguration named `config` sending the test namespace's
+/// `cxf.dev` creates and updates to `https://127.0.0.1:<port>/validate` (no caBundle:
+/// the webhook writes it).
+pub(crate) fn registration(
+    config: &str,
+    port: u16,
+    namespace: &str,
+) -> ValidatingWebhookConfiguration {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": config},
+        "webhooks": [{
+            "name": "validate.cxf.dev",
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "failurePolicy": "Fail",
+            "timeoutSeconds": 5,
+            "matchPolicy": "Equivalent",
+            "clientConfig": {"url": format!("https://127.0.0.1:{port}/validate")},
+            "rules": [{
+                "apiGroups": ["cxf.dev"], "apiVersions": ["v1alpha1"], "operations": ["CREATE", "UPDATE"],
+                "resources": ["frameworkconnections", "listenerregistrations", "gatekeepingrules"], "scope": "Namespaced",
+            }],
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+        }],
+    }))
+    .expect("a valid ValidatingWebhookConfiguration")
+}
+
+/// Waits until the API server calls the webhook of `namespace`: the caBundle is
+/// written and the API server's informer has seen the configuration.
+pub(crate) async fn wait_until_called(namespace: &str) {
+    let probe = testdata("invalid").join("listener-query-syntax.yaml");
+    support::eventually("the API server to call the webhook", || {
+        let probe = probe.clone();
+        async move {
+            let output = kubectl(&[
+                "apply",
+                "--dry-run=server",
+                "-n",
+                namespace,
+                "-f",
+                probe.to_str().unwrap(),
+            ])
+            .await;
+            stderr(&output).contains("denied the request").then_some(())
+        }
+    })
+    .await;
+}
+
+pub(crate) async fn kubectl(args: &[&str]) -> Output {
     let mut command = tokio::process::Command::from(support::control_plane().command("kubectl"));
     command.args(args).output().await.expect("running kubectl")
 }
 
-fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
