@@ -20,7 +20,9 @@ use crate::resources::gatekeeping_rule::{
     GatekeepingRule, GatekeepingRuleStatus, RuleDeletionPolicy,
 };
 use crate::resources::listener_registration::ListenerRegistration;
-use crate::resources::{EXTERNAL_ID_ANNOTATION, annotation, conditions, is_abandoned};
+use crate::resources::{
+    ABANDON_ANNOTATION, EXTERNAL_ID_ANNOTATION, annotation, conditions, is_abandoned,
+};
 use crate::simulator::rule_checks;
 
 /// Name of this controller in metrics.
@@ -34,7 +36,7 @@ pub async fn reconcile(rule: Arc<GatekeepingRule>, ctx: Arc<Context>) -> Result<
     finalizer(&api, FINALIZER, rule, |event| async {
         match event {
             Finalizer::Apply(r) => apply(&r, &ctx, &api).await,
-            Finalizer::Cleanup(r) => cleanup(&r, &ctx).await,
+            Finalizer::Cleanup(r) => report_cleanup(&r, &ctx, &api).await,
         }
     })
     .await
@@ -253,6 +255,32 @@ fn claim_holder(
         .collect();
     let holder = desired::claim_holder(times.iter().map(|(t, n)| (t.as_deref(), n.as_str())))?;
     (holder != rule.name_any()).then(|| format!("{namespace}/{holder}"))
+}
+
+/// Runs the cleanup; a failure is reported in status, with the way out, since it blocks
+/// the deletion.
+async fn report_cleanup(
+    rule: &GatekeepingRule,
+    ctx: &Context,
+    api: &Api<GatekeepingRule>,
+) -> Result<Action, Error> {
+    let outcome = cleanup(rule, ctx).await;
+    if let Err(e) = &outcome {
+        let mut status = rule.status.clone().unwrap_or_default();
+        let message = format!(
+            "deleting: {e}; to let go without calling the framework, set annotation {ABANDON_ANNOTATION}: \"true\""
+        );
+        let generation = rule.meta().generation;
+        status.conditions = conditions::merge(
+            &status.conditions,
+            conditions::ready(false, e.reason(), message, generation),
+        );
+        status.observed_generation = generation;
+        if Some(&status) != rule.status.as_ref() {
+            apply_status(api, &rule.name_any(), &status).await?;
+        }
+    }
+    outcome
 }
 
 /// Restores the original rule (policy Restore), or lets it go.

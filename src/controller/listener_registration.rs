@@ -19,7 +19,9 @@ use crate::framework::model::{self, ListenerAuth};
 use crate::resources::listener_registration::{
     ListenerDeletionPolicy, ListenerRegistration, ListenerRegistrationStatus, RegistrationMethod,
 };
-use crate::resources::{EXTERNAL_ID_ANNOTATION, annotation, conditions, is_abandoned};
+use crate::resources::{
+    ABANDON_ANNOTATION, EXTERNAL_ID_ANNOTATION, annotation, conditions, is_abandoned,
+};
 
 /// Name of this controller in metrics.
 pub const CONTROLLER: &str = "listener_registration";
@@ -35,7 +37,7 @@ pub async fn reconcile(
     finalizer(&api, FINALIZER, registration, |event| async {
         match event {
             Finalizer::Apply(r) => apply(&r, &ctx, &api).await,
-            Finalizer::Cleanup(r) => cleanup(&r, &ctx).await,
+            Finalizer::Cleanup(r) => report_cleanup(&r, &ctx, &api).await,
         }
     })
     .await
@@ -354,6 +356,32 @@ async fn read_auth(
         })));
     }
     Ok(None)
+}
+
+/// Runs the cleanup; a failure is reported in status, with the way out, since it blocks
+/// the deletion.
+async fn report_cleanup(
+    registration: &ListenerRegistration,
+    ctx: &Context,
+    api: &Api<ListenerRegistration>,
+) -> Result<Action, Error> {
+    let outcome = cleanup(registration, ctx).await;
+    if let Err(e) = &outcome {
+        let mut status = registration.status.clone().unwrap_or_default();
+        let message = format!(
+            "deleting: {e}; to let go without calling the framework, set annotation {ABANDON_ANNOTATION}: \"true\""
+        );
+        let generation = registration.meta().generation;
+        status.conditions = conditions::merge(
+            &status.conditions,
+            conditions::ready(false, e.reason(), message, generation),
+        );
+        status.observed_generation = generation;
+        if Some(&status) != registration.status.as_ref() {
+            apply_status(api, &registration.name_any(), &status).await?;
+        }
+    }
+    outcome
 }
 
 /// Deletes the framework registration (policy Delete), or lets it go (Orphan, or the

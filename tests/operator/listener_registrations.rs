@@ -339,3 +339,76 @@ async fn a_rotated_password_is_what_the_framework_then_delivers_with() {
         Some(&basic("after-rotation"))
     );
 }
+
+#[tokio::test]
+async fn a_hub_registration_gets_its_credentials_by_patch_and_unsubscribes_on_delete() {
+    let env = Env::start("lr-hub", None).await;
+    env.secret("listener-credentials", &[("client-secret", "s")])
+        .await;
+    let mut body = listener(
+        "hub",
+        "http://127.0.0.1:9/hub",
+        "(ID pr)",
+        json!({"registrationMethod": "Hub"}),
+    );
+    body["spec"]["affiliatedApis"][0]["apiNumber"] = Value::Null;
+    env.create::<ListenerRegistration>(body).await;
+    let id = external_id(&env.wait_ready::<ListenerRegistration>("hub").await);
+    let requests = env.sim.admin_requests().await;
+    assert_eq!(count(&requests, "POST", "/api/01/taxCalculation/v1/hub"), 1);
+    assert_eq!(
+        count(&requests, "PATCH", &format!("listenerRegistrations/{id}")),
+        1
+    );
+    let stored = &env.sim.registrations().await[&id];
+    assert_eq!(
+        stored["listener-locality"]["external-listener"]["listener-auth"]["oidc-client-credentials"]
+            ["client-id"],
+        "tax-client"
+    );
+    assert_eq!(stored["affiliated-apis"][0]["query"], "(ID pr)");
+
+    env.delete::<ListenerRegistration>("hub").await;
+    assert!(!env.sim.registrations().await.contains_key(&id));
+    assert_eq!(
+        count(
+            &env.sim.admin_requests().await,
+            "DELETE",
+            &format!("/hub/{id}")
+        ),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_abandon_annotation_lets_go_when_the_connection_is_gone() {
+    let env = Env::start("lr-abandon", None).await;
+    env.secret("listener-credentials", &[("client-secret", "s")])
+        .await;
+    env.create::<ListenerRegistration>(listener("tax", "http://127.0.0.1:9/tax", "*", json!({})))
+        .await;
+    let id = external_id(&env.wait_ready::<ListenerRegistration>("tax").await);
+    env.delete::<cxf_operator::resources::FrameworkConnection>("default")
+        .await;
+
+    let api = env.api::<ListenerRegistration>();
+    api.delete("tax", &Default::default()).await.unwrap();
+    env.wait_reason::<ListenerRegistration>("tax", "ConnectionNotReady")
+        .await;
+    let patch = json!({"metadata": {"annotations": {"cxf.dev/abandon": "true"}}});
+    api.patch(
+        "tax",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(patch),
+    )
+    .await
+    .unwrap();
+    eventually("the resource to be let go", || async {
+        api.get_opt("tax").await.unwrap().is_none().then_some(())
+    })
+    .await;
+    assert!(
+        env.sim.registrations().await.contains_key(&id),
+        "abandoned, not deleted"
+    );
+}
