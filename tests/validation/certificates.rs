@@ -190,3 +190,58 @@ async fn served_certificate(port: u16, ca_pem: &str) -> Option<Vec<u8>> {
     let info = response.extensions().get::<reqwest::tls::TlsInfo>()?;
     info.peer_certificate().map(<[u8]>::to_vec)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_cert_manager_the_mounted_files_are_served_and_reloaded() {
+    let client = support::control_plane().client().await;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |cert: &webhook::certs::ServingCert| {
+        std::fs::write(dir.path().join("tls.crt"), &cert.cert_pem).unwrap();
+        std::fs::write(dir.path().join("tls.key"), &cert.key_pem).unwrap();
+    };
+    let hosts = ["127.0.0.1".to_owned()];
+    let first =
+        webhook::certs::ServingCert::issue(&hosts, Duration::from_secs(3600), None).unwrap();
+    write(&first);
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let resolver = Arc::new(CertResolver::default());
+    let source = CertSource::Directory(dir.path().to_owned());
+    let keeper = tokio::spawn(webhook::keep_certificate(
+        client,
+        source,
+        resolver.clone(),
+        Duration::from_secs(1),
+    ));
+    let server = tokio::spawn(webhook::serve(
+        listener,
+        resolver,
+        Validator::default(),
+        std::future::pending(),
+    ));
+
+    let served = support::eventually("the mounted certificate to be served", || {
+        served_certificate(port, &first.ca_pem)
+    })
+    .await;
+    assert_eq!(served, der(&first.cert_pem));
+
+    // cert-manager renews: the Secret's files change under the mount.
+    let second =
+        webhook::certs::ServingCert::issue(&hosts, Duration::from_secs(3600), None).unwrap();
+    write(&second);
+    support::eventually("the renewed files to be served", || {
+        let expected = der(&second.cert_pem);
+        let ca = second.ca_pem.clone();
+        async move {
+            served_certificate(port, &ca)
+                .await
+                .filter(|served| *served == expected)
+        }
+    })
+    .await;
+
+    keeper.abort();
+    server.abort();
+}
