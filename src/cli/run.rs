@@ -80,7 +80,9 @@ impl Args {
                 return ExitCode::FAILURE;
             }
         };
-        if let Err(e) = controller::crds_installed(&client).await {
+        if let Err(e) =
+            controller::crds_installed(&client, namespaces.first().map(String::as_str)).await
+        {
             error!(error = %e, "the CRDs are not installed: run `cxf-operator crds | kubectl apply -f -` (or install the Helm chart) and start again");
             return ExitCode::from(2);
         }

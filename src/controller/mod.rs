@@ -151,7 +151,28 @@ async fn run_scope(
 
     let by_listener = stores.rules.clone();
     let by_connection = stores.rules.clone();
+    let claims = stores.rules.clone();
     let rules = rules
+        .watches(
+            api::<GatekeepingRule>(&client, ns),
+            config.clone(),
+            move |changed| {
+                // A claim that changed or went away may free a rule another resource waits for.
+                claims
+                    .state_filter(|r| {
+                        r.namespace() == changed.namespace()
+                            && r.name_any() != changed.name_any()
+                            && r.status.as_ref().is_some_and(|s| {
+                                s.conditions.iter().any(|c| {
+                                    c.reason == crate::resources::conditions::REASON_CONFLICT
+                                })
+                            })
+                    })
+                    .iter()
+                    .map(|r| ObjectRef::from_obj(r.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
         .watches(
             api::<ListenerRegistration>(&client, ns),
             config.clone(),
@@ -259,22 +280,23 @@ where
         .await;
 }
 
-/// Whether the CRDs are installed (each `kind` answers a list call).
-pub async fn crds_installed(client: &Client) -> Result<(), String> {
-    check::<FrameworkConnection>(client).await?;
-    check::<ListenerRegistration>(client).await?;
-    check::<GatekeepingRule>(client).await
+/// Whether the CRDs are installed: each kind answers a list call, in `namespace` (the
+/// first watched one, for a namespaced install's RBAC) or cluster-wide.
+pub async fn crds_installed(client: &Client, namespace: Option<&str>) -> Result<(), String> {
+    check::<FrameworkConnection>(client, namespace).await?;
+    check::<ListenerRegistration>(client, namespace).await?;
+    check::<GatekeepingRule>(client, namespace).await
 }
 
-async fn check<K>(client: &Client) -> Result<(), String>
+async fn check<K>(client: &Client, namespace: Option<&str>) -> Result<(), String>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
         + DeserializeOwned
         + Debug,
 {
-    let api: Api<K> = Api::all(client.clone());
-    api.list_metadata(&kube::api::ListParams::default().limit(1))
+    api::<K>(client, namespace)
+        .list_metadata(&kube::api::ListParams::default().limit(1))
         .await
         .map(drop)
         .map_err(|e| format!("{}: {e}", K::plural(&())))

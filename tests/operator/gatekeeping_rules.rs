@@ -87,6 +87,13 @@ async fn a_second_claim_on_the_same_rule_is_a_conflict() {
         "the second writes nothing: {:?}",
         &after[before..]
     );
+
+    // Once the first lets go, the second takes the rule in charge.
+    env.delete::<GatekeepingRule>("first").await;
+    env.wait_ready::<GatekeepingRule>("second").await;
+    let criteria = &env.sim.rule(RULE).await["gatekeeping-apis"][0]["api-resources"][0]["gatekeeping-criteria"]
+        ["criteria"];
+    assert_eq!(criteria, "(ID pr)");
 }
 
 #[tokio::test]
