@@ -271,7 +271,18 @@ fn router(sim: Arc<Sim>) -> Router {
         .route("/sim/{ws}/events", post(events::publish))
         .route("/sim/deliveries", get(delivery::list))
         .route("/sim/{ws}/deliveries", get(delivery::list));
-    framework.merge(control).with_state(sim)
+    framework.merge(control).fallback(no_route).with_state(sim)
+}
+
+/// A TMF 404 for a path the simulator does not serve.
+async fn no_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        format!(
+            "the simulator serves no {}: see docs/simulator.md for its endpoints",
+            uri.path()
+        ),
+    )
 }
 
 /// Closes the connection, without an answer, of a request that a "drop" fault marked.

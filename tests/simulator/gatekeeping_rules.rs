@@ -73,6 +73,16 @@ async fn rules_are_listed_read_and_filtered() {
         assert_eq!(found, ids, "{query}");
     }
     let (status, err) = sim
+        .call(Method::GET, "/admin/01/systemDescriptors", Value::Null)
+        .await;
+    assert_eq!(status, 404);
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("serves no /admin/01/systemDescriptors")
+    );
+    let (status, err) = sim
         .call(Method::GET, "/admin/01/gatekeepingRules/nope", Value::Null)
         .await;
     assert_eq!(status, 404);
