@@ -9,7 +9,10 @@
 use cxf_operator::criteria::{self, Event};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|source: &str| {
+fuzz_target!(|data: &[u8]| {
+    let Ok(source) = std::str::from_utf8(data) else {
+        return;
+    };
     match criteria::parse(source) {
         Ok(parsed) => {
             let printed = parsed.to_string();
