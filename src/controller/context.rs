@@ -68,6 +68,9 @@ pub struct Context {
     /// Connections by `namespace/name`.
     pub connections: Mutex<HashMap<String, Connection>>,
     failures: Mutex<HashMap<String, u32>>,
+    /// The status last written per object UID: the watch may not have delivered it yet
+    /// when the next reconcile runs, and acting on an older status would repeat a write.
+    statuses: Mutex<HashMap<String, serde_json::Value>>,
 }
 
 /// `namespace/name`.
@@ -92,6 +95,7 @@ impl Context {
             default_drift_interval,
             connections: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            statuses: Mutex::new(HashMap::new()),
         }
     }
 
@@ -154,6 +158,54 @@ impl Context {
     /// Forgets the failures of `object` after a success.
     pub fn reset_backoff(&self, object: &str) {
         self.failures.lock().expect("failures lock").remove(object);
+    }
+
+    /// The newest status of `object`: the one last written by this process, else the
+    /// object's own.
+    pub fn latest_status<K, S>(&self, object: &K, own: Option<&S>) -> Option<S>
+    where
+        K: Resource,
+        S: Clone + serde::de::DeserializeOwned,
+    {
+        let uid = object.meta().uid.as_deref().unwrap_or_default();
+        let remembered = self
+            .statuses
+            .lock()
+            .expect("statuses lock")
+            .get(uid)
+            .cloned();
+        remembered
+            .and_then(|v| serde_json::from_value(v).ok())
+            .or_else(|| own.cloned())
+    }
+
+    /// Writes the status of `object` (server-side apply) and remembers it.
+    pub async fn write_status<K, S>(
+        &self,
+        api: &Api<K>,
+        object: &K,
+        status: &S,
+    ) -> Result<(), Error>
+    where
+        K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        S: Serialize,
+    {
+        let name = object.meta().name.as_deref().unwrap_or_default();
+        apply_status(api, name, status).await?;
+        if let (Some(uid), Ok(value)) = (object.meta().uid.clone(), serde_json::to_value(status)) {
+            self.statuses
+                .lock()
+                .expect("statuses lock")
+                .insert(uid, value);
+        }
+        Ok(())
+    }
+
+    /// Forgets what was remembered of a deleted object.
+    pub fn forget<K: Resource>(&self, object: &K) {
+        if let Some(uid) = object.meta().uid.as_deref() {
+            self.statuses.lock().expect("statuses lock").remove(uid);
+        }
     }
 
     /// Publishes an Event on `reference`; a failure to publish is only logged.

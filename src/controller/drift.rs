@@ -77,10 +77,14 @@ async fn check(
             && r.meta().deletion_timestamp.is_none()
     });
     if !registrations.is_empty() {
+        let writes = ctx.with_observed(namespace, name, |o| o.writes);
         match admin.list_registrations(&[]).await {
             Ok(listed) => {
                 let listed = by_id(listed, |r| r.id.as_ref());
                 ctx.with_observed(namespace, name, |observed| {
+                    if Some(observed.writes) != writes {
+                        return; // a write raced the list: check again next interval
+                    }
                     for registration in &registrations {
                         let Some(id) = registration.external_id() else { continue };
                         let changed = match (observed.registration(id), listed.get(id)) {
@@ -107,10 +111,14 @@ async fn check(
             && r.meta().deletion_timestamp.is_none()
     });
     if !rules.is_empty() {
+        let writes = ctx.with_observed(namespace, name, |o| o.writes);
         match admin.list_rules().await {
             Ok(listed) => {
                 let listed = by_id(listed, |r| r.id.as_ref());
                 ctx.with_observed(namespace, name, |observed| {
+                    if Some(observed.writes) != writes {
+                        return; // a write raced the list: check again next interval
+                    }
                     for rule in &rules {
                         let Some(id) = rule.status.as_ref().and_then(|s| s.external_id.as_deref()) else { continue };
                         let changed = match observed.rule(id) {

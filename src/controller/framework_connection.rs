@@ -106,7 +106,7 @@ async fn connect(
     let registrations = admin.list_registrations(&[]).await?;
     let observed = Observed {
         registrations: Some(by_id(registrations, |r| r.id.as_ref())),
-        rules: None,
+        ..Observed::default()
     };
     info!(connection = %k, "connected to the framework admin API");
     ctx.connections.lock().expect("connections lock").insert(

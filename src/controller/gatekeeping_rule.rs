@@ -10,7 +10,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use tracing::info;
 
-use super::context::{Context, FINALIZER, apply_external_id, apply_status};
+use super::context::{Context, FINALIZER, apply_external_id};
 use super::error::Error;
 use super::observed::by_id;
 use crate::admin::AdminClient;
@@ -53,7 +53,9 @@ async fn apply(
     ctx: &Context,
     api: &Api<GatekeepingRule>,
 ) -> Result<Action, Error> {
-    let mut status = rule.status.clone().unwrap_or_default();
+    let mut status = ctx
+        .latest_status(rule, rule.status.as_ref())
+        .unwrap_or_default();
     let generation = rule.meta().generation;
     let outcome = sync(rule, ctx, api, &mut status).await;
     let condition = match &outcome {
@@ -70,8 +72,8 @@ async fn apply(
     };
     status.conditions = conditions::merge(&status.conditions, condition);
     status.observed_generation = generation;
-    if Some(&status) != rule.status.as_ref() {
-        apply_status(api, &rule.name_any(), &status).await?;
+    if Some(&status) != ctx.latest_status(rule, rule.status.as_ref()).as_ref() {
+        ctx.write_status(api, rule, &status).await?;
     }
     let reference = rule.object_ref(&());
     match outcome {
@@ -166,7 +168,7 @@ async fn sync(
     status.endpoint_name = Some(observed.endpoint_name.clone());
     if status.original_rule.is_none() {
         status.original_rule = Some(serde_json::to_string(&observed).expect("a rule serializes"));
-        apply_status(api, &rule.name_any(), &*status).await?;
+        ctx.write_status(api, rule, &*status).await?;
     }
     let want = desired::desired(&rule.spec, &observed, listener_ids);
     let reference = rule.object_ref(&());
@@ -218,9 +220,12 @@ async fn observed_rules(
     }) {
         return Ok(rules);
     }
+    let writes = ctx.with_observed(namespace, connection, |o| o.writes);
     let listed = admin.list_rules().await?;
     ctx.with_observed(namespace, connection, |o| {
-        o.rules = Some(by_id(listed.clone(), |r| r.id.as_ref()))
+        if Some(o.writes) == writes {
+            o.rules = Some(by_id(listed.clone(), |r| r.id.as_ref()));
+        }
     });
     Ok(listed)
 }
@@ -265,8 +270,13 @@ async fn report_cleanup(
     api: &Api<GatekeepingRule>,
 ) -> Result<Action, Error> {
     let outcome = cleanup(rule, ctx).await;
+    if outcome.is_ok() {
+        ctx.forget(rule);
+    }
     if let Err(e) = &outcome {
-        let mut status = rule.status.clone().unwrap_or_default();
+        let mut status = ctx
+            .latest_status(rule, rule.status.as_ref())
+            .unwrap_or_default();
         let message = format!(
             "deleting: {e}; to let go without calling the framework, set annotation {ABANDON_ANNOTATION}: \"true\""
         );
@@ -276,8 +286,8 @@ async fn report_cleanup(
             conditions::ready(false, e.reason(), message, generation),
         );
         status.observed_generation = generation;
-        if Some(&status) != rule.status.as_ref() {
-            apply_status(api, &rule.name_any(), &status).await?;
+        if Some(&status) != ctx.latest_status(rule, rule.status.as_ref()).as_ref() {
+            ctx.write_status(api, rule, &status).await?;
         }
     }
     outcome
@@ -286,7 +296,9 @@ async fn report_cleanup(
 /// Restores the original rule (policy Restore), or lets it go.
 async fn cleanup(rule: &GatekeepingRule, ctx: &Context) -> Result<Action, Error> {
     let reference = rule.object_ref(&());
-    let status = rule.status.clone().unwrap_or_default();
+    let status = ctx
+        .latest_status(rule, rule.status.as_ref())
+        .unwrap_or_default();
     let (Some(id), Some(original)) = (status.external_id, status.original_rule) else {
         return Ok(Action::await_change());
     };

@@ -9,7 +9,7 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
 use tracing::info;
 
-use super::context::{Context, FINALIZER, apply_external_id, apply_status};
+use super::context::{Context, FINALIZER, apply_external_id};
 use super::error::Error;
 use super::observed::{Known, by_id};
 use super::secrets;
@@ -51,7 +51,9 @@ async fn apply(
     ctx: &Context,
     api: &Api<ListenerRegistration>,
 ) -> Result<Action, Error> {
-    let mut status = registration.status.clone().unwrap_or_default();
+    let mut status = ctx
+        .latest_status(registration, registration.status.as_ref())
+        .unwrap_or_default();
     let generation = registration.meta().generation;
     let outcome = sync(registration, ctx, api, &mut status).await;
     let condition = match &outcome {
@@ -68,8 +70,12 @@ async fn apply(
     };
     status.conditions = conditions::merge(&status.conditions, condition);
     status.observed_generation = generation;
-    if Some(&status) != registration.status.as_ref() {
-        apply_status(api, &registration.name_any(), &status).await?;
+    if Some(&status)
+        != ctx
+            .latest_status(registration, registration.status.as_ref())
+            .as_ref()
+    {
+        ctx.write_status(api, registration, &status).await?;
     }
     let reference = registration.object_ref(&());
     match outcome {
@@ -233,9 +239,14 @@ async fn observed(
         Known::Absent if !adopting => return Ok(None),
         Known::Absent | Known::Unknown => {}
     }
+    let writes = ctx.with_observed(namespace, connection, |o| o.writes);
     let all = by_id(admin.list_registrations(&[]).await?, |r| r.id.as_ref());
     let found = all.get(id).cloned();
-    ctx.with_observed(namespace, connection, |o| o.registrations = Some(all));
+    ctx.with_observed(namespace, connection, |o| {
+        if Some(o.writes) == writes {
+            o.registrations = Some(all);
+        }
+    });
     Ok(found)
 }
 
@@ -280,7 +291,7 @@ async fn create(
     let name = registration.name_any();
     let namespace = registration.namespace().unwrap_or_default();
     status.pending_create = Some(desired::pending_create(want));
-    apply_status(api, &name, &*status).await?;
+    ctx.write_status(api, registration, &*status).await?;
     let id = match registration.spec.registration_method {
         RegistrationMethod::AdminApi => admin.create_registration(want).await?.id,
         RegistrationMethod::Hub => {
@@ -366,8 +377,13 @@ async fn report_cleanup(
     api: &Api<ListenerRegistration>,
 ) -> Result<Action, Error> {
     let outcome = cleanup(registration, ctx).await;
+    if outcome.is_ok() {
+        ctx.forget(registration);
+    }
     if let Err(e) = &outcome {
-        let mut status = registration.status.clone().unwrap_or_default();
+        let mut status = ctx
+            .latest_status(registration, registration.status.as_ref())
+            .unwrap_or_default();
         let message = format!(
             "deleting: {e}; to let go without calling the framework, set annotation {ABANDON_ANNOTATION}: \"true\""
         );
@@ -377,8 +393,12 @@ async fn report_cleanup(
             conditions::ready(false, e.reason(), message, generation),
         );
         status.observed_generation = generation;
-        if Some(&status) != registration.status.as_ref() {
-            apply_status(api, &registration.name_any(), &status).await?;
+        if Some(&status)
+            != ctx
+                .latest_status(registration, registration.status.as_ref())
+                .as_ref()
+        {
+            ctx.write_status(api, registration, &status).await?;
         }
     }
     outcome

@@ -13,6 +13,9 @@ pub struct Observed {
     pub registrations: Option<HashMap<String, ListenerRegistration>>,
     /// Gatekeeping rules by id; `None` until first listed.
     pub rules: Option<HashMap<String, GatekeepingRule>>,
+    /// Counts the operator's own writes: a list that started before a write is stale
+    /// and must not replace what the write recorded.
+    pub writes: u64,
 }
 
 /// What the operator knows of one object.
@@ -39,6 +42,7 @@ impl Observed {
 
     /// Records a registration as written or listed.
     pub fn set_registration(&mut self, id: &str, registration: ListenerRegistration) {
+        self.writes += 1;
         self.registrations
             .get_or_insert_default()
             .insert(id.to_owned(), registration);
@@ -46,6 +50,7 @@ impl Observed {
 
     /// Records a registration as gone.
     pub fn remove_registration(&mut self, id: &str) {
+        self.writes += 1;
         if let Some(all) = &mut self.registrations {
             all.remove(id);
         }
@@ -53,6 +58,7 @@ impl Observed {
 
     /// Records a rule as written or listed.
     pub fn set_rule(&mut self, id: &str, rule: GatekeepingRule) {
+        self.writes += 1;
         self.rules
             .get_or_insert_default()
             .insert(id.to_owned(), rule);

@@ -154,30 +154,44 @@ pub struct Env {
     pub client: Client,
     pub sim: Simulator,
     pub ns: TestNamespace,
-    controllers: tokio::task::JoinHandle<()>,
+    controllers: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Env {
     fn drop(&mut self) {
-        self.controllers.abort();
+        if let Some(controllers) = &self.controllers {
+            controllers.abort();
+        }
     }
 }
 
 impl Env {
     /// Starts everything; `faults` go to the simulator's `--faults`.
     pub async fn start(test: &str, faults: Option<&str>) -> Self {
+        let env = Self::start_with(test, faults, true).await;
+        env.wait_ready::<FrameworkConnection>("default").await;
+        env
+    }
+
+    /// Like [`Env::start`]; with `in_process` false, no controllers run in the test (a
+    /// `cxf-operator run` process is the test's to start).
+    pub async fn start_with(test: &str, faults: Option<&str>, in_process: bool) -> Self {
         let client = support::control_plane().client().await;
         let ns = TestNamespace::create(&client, test).await;
         let sim = Simulator::start(faults);
-        let env = Self {
-            controllers: tokio::spawn(controller::run(
+        let settings = Settings {
+            namespaces: vec![ns.name().to_owned()],
+            drift_interval: Duration::from_secs(60),
+        };
+        let controllers = in_process.then(|| {
+            tokio::spawn(controller::run(
                 client.clone(),
-                Settings {
-                    namespaces: vec![ns.name().to_owned()],
-                    drift_interval: Duration::from_secs(60),
-                },
+                settings,
                 Arc::new(Metrics::default()),
-            )),
+            ))
+        });
+        let env = Self {
+            controllers,
             client,
             sim,
             ns,
@@ -195,7 +209,6 @@ impl Env {
             }
         }))
         .await;
-        env.wait_ready::<FrameworkConnection>("default").await;
         env
     }
 

@@ -7,3 +7,4 @@ mod support;
 mod env;
 mod gatekeeping_rules;
 mod listener_registrations;
+mod run;
