@@ -117,3 +117,30 @@ async fn a_listener_reference_resolves_when_the_listener_is_ready() {
         json!([id])
     );
 }
+
+#[tokio::test]
+async fn a_rule_edited_on_the_framework_is_put_back() {
+    let env = Env::start("gkr-drift", None).await;
+    env.create::<GatekeepingRule>(rule("siebel", json!({"gatekeepingApis": apis("(ID pr)")})))
+        .await;
+    env.wait_ready::<GatekeepingRule>("siebel").await;
+    let mut edited = env.sim.rule(RULE).await;
+    edited["gatekeeping-apis"][0]["api-resources"][0]["gatekeeping-criteria"]["criteria"] =
+        json!("*");
+    let answer = env
+        .sim
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("gatekeepingRules/{RULE}"),
+            Some(edited),
+        )
+        .await;
+    assert!(answer.status().is_success(), "{}", answer.status());
+    crate::support::eventually("the rule to be put back", || async {
+        let now = env.sim.rule(RULE).await;
+        (now["gatekeeping-apis"][0]["api-resources"][0]["gatekeeping-criteria"]["criteria"]
+            == "(ID pr)")
+            .then_some(())
+    })
+    .await;
+}
