@@ -186,7 +186,8 @@ impl AdminMetrics {
     }
 }
 
-/// Whether the operator is ready (the CRDs are installed and the controllers started).
+/// Whether the operator is ready: the CRDs are installed and it serves (metrics and the
+/// webhook). Leadership plays no part: a standby replica is ready too.
 #[derive(Clone, Default)]
 pub struct Readiness(Arc<AtomicBool>);
 

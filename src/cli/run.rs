@@ -113,6 +113,10 @@ impl Args {
             }
         };
 
+        // Every replica serves the webhook, so every replica is ready once it serves,
+        // leader or not: readiness must not wait for the Lease, or a standby would take
+        // no webhook traffic and block drains and rolling updates.
+        readiness.set_ready();
         let election = (!no_leader_election).then(|| {
             let identity =
                 identity.unwrap_or_else(|| format!("cxf-operator-{}", std::process::id()));
@@ -124,7 +128,6 @@ impl Args {
             error!(error = %e, "leader election failed");
             return ExitCode::FAILURE;
         }
-        readiness.set_ready();
         let settings = Settings {
             namespaces,
             drift_interval,
@@ -140,11 +143,11 @@ impl Args {
                     }
                     ExitCode::FAILURE
                 }
-                _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+                () = shutdown_signal() => ExitCode::SUCCESS,
             },
             None => tokio::select! {
                 () = controllers => ExitCode::FAILURE,
-                _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+                () = shutdown_signal() => ExitCode::SUCCESS,
             },
         };
         server.abort();
@@ -152,5 +155,22 @@ impl Args {
             webhook.abort();
         }
         code
+    }
+}
+
+/// SIGTERM (what Kubernetes sends a pod it stops) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(e) => {
+            error!(error = %e, "listening for SIGTERM failed; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

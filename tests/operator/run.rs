@@ -81,8 +81,8 @@ async fn the_leader_reconciles_and_serves_metrics_while_a_standby_waits() {
     .await;
     assert_eq!(
         standby.status("/readyz").await,
-        Some(503),
-        "a standby is not ready"
+        Some(200),
+        "a standby serves the webhook, so it is ready"
     );
 
     env.wait_ready::<FrameworkConnection>("default").await;
@@ -108,4 +108,15 @@ async fn the_leader_reconciles_and_serves_metrics_while_a_standby_waits() {
         "{metrics}"
     );
     assert!(!metrics.contains("tax"), "never labelled by object name");
+    let standby_metrics = reqwest::get(format!("{}/metrics", standby.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !standby_metrics
+            .contains(r#"cxf_operator_reconciles_total{controller="listener_registration"}"#),
+        "a standby reconciles nothing: {standby_metrics}"
+    );
 }
