@@ -69,12 +69,7 @@ LUA
 rate() { grep 'Requests/sec' | awk '{print $2}'; }
 non2xx() { grep -E 'Non-2xx|Socket errors' || true; }
 
-echo "$registration" >"$work/registration.json"
-post_script registration
-out="$(wrk -t2 -c32 -d"${duration}s" -s "$work/registration.lua" "$base/admin/01/listenerRegistrations")"
-echo "POST listenerRegistrations: $(echo "$out" | rate) requests/s"; echo "$out" | non2xx
-
-curl -sf -X POST "$base/sim/reset" >/dev/null
+echo "RSS at start: $(awk '/VmRSS/ {print $2, $3}' /proc/$sim_pid/status)"
 python3 - "$base" "$registration" <<'PY'
 import http.client, sys, urllib.parse
 base, body = sys.argv[1], sys.argv[2]
@@ -87,6 +82,11 @@ for _ in range(10000):
 PY
 count="$(curl -sf "$base/admin/01/listenerRegistrations" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')"
 echo "RSS at $count registrations: $(awk '/VmRSS/ {print $2, $3}' /proc/$sim_pid/status)"
+
+echo "$registration" >"$work/registration.json"
+post_script registration
+out="$(wrk -t2 -c32 -d"${duration}s" -s "$work/registration.lua" "$base/admin/01/listenerRegistrations")"
+echo "POST listenerRegistrations: $(echo "$out" | rate) requests/s"; echo "$out" | non2xx
 
 # 100 listeners on Party v4; first with queries no event matches.
 register_100() { # query
