@@ -13,6 +13,7 @@ use tracing::info;
 use super::context::{Context, FINALIZER, apply_external_id};
 use super::error::Error;
 use super::observed::by_id;
+use super::outcome::{self, Sync};
 use crate::admin::AdminClient;
 use crate::desired::gatekeeping_rule::{self as desired, SelectError};
 use crate::framework::model;
@@ -43,11 +44,6 @@ pub async fn reconcile(rule: Arc<GatekeepingRule>, ctx: Arc<Context>) -> Result<
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
-enum Sync {
-    Done,
-    Blocked(&'static str, String),
-}
-
 async fn apply(
     rule: &GatekeepingRule,
     ctx: &Context,
@@ -56,40 +52,17 @@ async fn apply(
     let mut status = ctx
         .latest_status(rule, rule.status.as_ref())
         .unwrap_or_default();
-    let generation = rule.meta().generation;
-    let outcome = sync(rule, ctx, api, &mut status).await;
-    let condition = match &outcome {
-        Ok(Sync::Done) => conditions::ready(
-            true,
-            conditions::REASON_RECONCILED,
-            "the framework rule matches",
-            generation,
-        ),
-        Ok(Sync::Blocked(reason, message)) => {
-            conditions::ready(false, reason, message.clone(), generation)
-        }
-        Err(e) => conditions::ready(false, e.reason(), e.to_string(), generation),
-    };
-    status.conditions = conditions::merge(&status.conditions, condition);
-    status.observed_generation = generation;
-    if Some(&status) != ctx.latest_status(rule, rule.status.as_ref()).as_ref() {
-        ctx.write_status(api, rule, &status).await?;
-    }
-    let reference = rule.object_ref(&());
-    match outcome {
-        Ok(Sync::Done) => Ok(Action::await_change()),
-        Ok(Sync::Blocked(reason, message)) => {
-            ctx.event(&reference, true, reason, "Reconcile", message)
-                .await;
-            Ok(Action::await_change())
-        }
-        Err(e) if e.is_transient() => Err(e),
-        Err(e) => {
-            ctx.event(&reference, true, e.reason(), "Reconcile", e.to_string())
-                .await;
-            Ok(Action::await_change())
-        }
-    }
+    let result = sync(rule, ctx, api, &mut status).await;
+    outcome::report(
+        rule,
+        rule.status.as_ref(),
+        ctx,
+        api,
+        status,
+        result,
+        "the framework rule matches",
+    )
+    .await
 }
 
 async fn sync(

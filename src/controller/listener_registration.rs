@@ -12,6 +12,7 @@ use tracing::info;
 use super::context::{Context, FINALIZER, apply_external_id};
 use super::error::Error;
 use super::observed::{Known, by_id};
+use super::outcome::{self, Sync};
 use super::secrets;
 use crate::admin::AdminClient;
 use crate::desired::{credentials, listener_registration as desired};
@@ -54,52 +55,17 @@ async fn apply(
     let mut status = ctx
         .latest_status(registration, registration.status.as_ref())
         .unwrap_or_default();
-    let generation = registration.meta().generation;
-    let outcome = sync(registration, ctx, api, &mut status).await;
-    let condition = match &outcome {
-        Ok(Sync::Done) => conditions::ready(
-            true,
-            conditions::REASON_RECONCILED,
-            "the framework registration matches",
-            generation,
-        ),
-        Ok(Sync::Blocked(reason, message)) => {
-            conditions::ready(false, reason, message.clone(), generation)
-        }
-        Err(e) => conditions::ready(false, e.reason(), e.to_string(), generation),
-    };
-    status.conditions = conditions::merge(&status.conditions, condition);
-    status.observed_generation = generation;
-    if Some(&status)
-        != ctx
-            .latest_status(registration, registration.status.as_ref())
-            .as_ref()
-    {
-        ctx.write_status(api, registration, &status).await?;
-    }
-    let reference = registration.object_ref(&());
-    match outcome {
-        Ok(Sync::Done) => Ok(Action::await_change()),
-        Ok(Sync::Blocked(reason, message)) => {
-            ctx.event(&reference, true, reason, "Reconcile", message)
-                .await;
-            Ok(Action::await_change())
-        }
-        Err(e) if e.is_transient() => Err(e),
-        Err(e) => {
-            ctx.event(&reference, true, e.reason(), "Reconcile", e.to_string())
-                .await;
-            Ok(Action::await_change())
-        }
-    }
-}
-
-/// How a reconcile ended when it did not fail.
-enum Sync {
-    /// The framework matches.
-    Done,
-    /// The user must act: reason and message.
-    Blocked(&'static str, String),
+    let result = sync(registration, ctx, api, &mut status).await;
+    outcome::report(
+        registration,
+        registration.status.as_ref(),
+        ctx,
+        api,
+        status,
+        result,
+        "the framework registration matches",
+    )
+    .await
 }
 
 async fn sync(

@@ -9,6 +9,7 @@ pub mod gatekeeping_rule;
 pub mod leader;
 pub mod listener_registration;
 pub mod observed;
+pub mod outcome;
 pub mod secrets;
 
 use std::fmt::Debug;
