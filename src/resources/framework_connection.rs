@@ -50,7 +50,7 @@ pub struct FrameworkConnectionSpec {
     /// Most admin API requests per second the operator sends to this framework, across
     /// all resources. Default 5.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = 1, max = 1000), extend("format" = "int32"))]
     pub requests_per_second: Option<u32>,
     /// How often the operator lists the framework's objects to detect and revert changes
     /// made outside Kubernetes (one list call per kind and interval), such as `5m` or
