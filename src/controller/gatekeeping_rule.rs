@@ -17,6 +17,7 @@ use super::outcome::{self, Sync};
 use crate::admin::AdminClient;
 use crate::desired::gatekeeping_rule::{self as desired, SelectError};
 use crate::framework::model;
+use crate::framework::rule_checks;
 use crate::resources::gatekeeping_rule::{
     GatekeepingRule, GatekeepingRuleStatus, RuleDeletionPolicy,
 };
@@ -24,7 +25,6 @@ use crate::resources::listener_registration::ListenerRegistration;
 use crate::resources::{
     ABANDON_ANNOTATION, EXTERNAL_ID_ANNOTATION, annotation, conditions, is_abandoned,
 };
-use crate::simulator::rule_checks;
 
 /// Name of this controller in metrics.
 pub const CONTROLLER: &str = "gatekeeping_rule";

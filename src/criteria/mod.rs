@@ -15,10 +15,10 @@
 //! # Ok::<(), criteria::Errors>(())
 //! ```
 //!
-//! The text goes through [`lex`] (tokens with byte spans), [`parse`](mod@parse) (a
-//! recursive descent parser to the tree in [`ast`], calling [`lint`] on the way),
-//! and is evaluated by [`eval`] and printed by [`print`]. The grammar and every decision
-//! are in `docs/criteria.md`. Nothing here does I/O.
+//! The text goes through `lex` (tokens with byte spans), `parse` (a recursive descent
+//! parser to the tree in [`ast`], calling `lint` on the way), and is evaluated by
+//! `eval` and printed by `print`. The grammar and every decision are in the project's
+//! `shared/docs/criteria.md`. Nothing here does I/O.
 
 pub mod ast;
 mod diagnostic;

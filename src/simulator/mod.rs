@@ -9,8 +9,9 @@
 //!
 //! Layout: [`server`] builds the router and serves it; [`state`] holds the workspaces;
 //! [`auth`] the clients and bearer tokens; [`listener_registrations`], [`hub`] and
-//! [`gatekeeping_rules`] the admin resources; [`rule_checks`] the pure update checks
-//! of gatekeeping rules (shared with the operator); [`events`] and [`delivery`] the
+//! [`gatekeeping_rules`] the admin resources, refusing what
+//! [`crate::framework::rule_checks`] refuses (the same pure checks the operator runs);
+//! [`events`] and [`delivery`] the
 //! event routing; [`faults`] the fault injection; [`persistence`] the state file.
 
 pub mod api_error;
@@ -23,7 +24,6 @@ pub mod gatekeeping_rules;
 pub mod hub;
 pub mod listener_registrations;
 pub mod persistence;
-pub mod rule_checks;
 pub mod server;
 pub mod state;
 

@@ -1,5 +1,5 @@
 //! GatekeepingRule checks the schema cannot express, the framework's rules for a rule
-//! update (as in [`crate::simulator::rule_checks`], in the resource's own field names):
+//! update (as in [`crate::framework::rule_checks`], in the resource's own field names):
 //! every criteria parses, every resource has a rank, a rank differs for the same
 //! resource and criteria, no API is listed twice, a custom (non-TMF) API needs
 //! destination selection, listener references are not repeated and (warning) exist,
