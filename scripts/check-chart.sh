@@ -358,6 +358,9 @@ for kustomization in examples/*/kustomization.yaml; do
 	for object in $(kubectl get frameworkconnections.cxf.dev,listenerregistrations.cxf.dev,gatekeepingrules.cxf.dev -n "cxf-example-$example" -o name); do
 		expect_ok "health.lua: live $object of examples/$example is Healthy" health "$object" "cxf-example-$example" Healthy
 	done
+	# The operator writes only status and its finalizer: Git (and Argo CD) sees no drift.
+	expect_ok "kubectl diff: examples/$example, reconciled, differs in nothing from its manifests" \
+		kubectl diff -k "$work/$example"
 done
 registered() { kubectl get listenerregistrations.cxf.dev -A -o jsonpath='{range .items[*]}{.status.externalId}{"\n"}{end}' | grep -c .; }
 expect_ok "the examples' 3 listeners have framework ids" all '[[ $(registered) == 3 ]]'
