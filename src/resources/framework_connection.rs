@@ -10,6 +10,12 @@ use super::secret_ref::SecretKeyRef;
 /// Name of the FrameworkConnection used by resources that name none.
 pub const DEFAULT_CONNECTION: &str = "default";
 
+/// The FrameworkConnection a resource uses: the one its `connectionName` names, else
+/// [`DEFAULT_CONNECTION`].
+pub fn connection_or_default(connection_name: Option<&str>) -> &str {
+    connection_name.unwrap_or(DEFAULT_CONNECTION)
+}
+
 /// Where and how to reach one CX Industries Framework admin API: the gateway, the
 /// workspace, the operator's own credentials, and how hard to call it.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]

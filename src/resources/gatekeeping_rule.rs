@@ -175,10 +175,7 @@ pub struct GatekeepingRuleStatus {
 impl GatekeepingRule {
     /// Name of the FrameworkConnection this resource uses.
     pub fn connection_name(&self) -> &str {
-        self.spec
-            .connection_name
-            .as_deref()
-            .unwrap_or(super::framework_connection::DEFAULT_CONNECTION)
+        super::framework_connection::connection_or_default(self.spec.connection_name.as_deref())
     }
 
     /// The framework id of the rule, from status, the annotation, or the selector.

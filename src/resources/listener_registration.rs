@@ -184,10 +184,7 @@ pub struct PendingCreate {
 impl ListenerRegistration {
     /// Name of the FrameworkConnection this resource uses.
     pub fn connection_name(&self) -> &str {
-        self.spec
-            .connection_name
-            .as_deref()
-            .unwrap_or(super::framework_connection::DEFAULT_CONNECTION)
+        super::framework_connection::connection_or_default(self.spec.connection_name.as_deref())
     }
 
     /// Every Secret this resource reads.

@@ -7,8 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::{Finding, Known, criteria_field, missing_reference};
-use crate::resources::framework_connection::DEFAULT_CONNECTION;
+use super::{Finding, Known, criteria_field, missing_connection, missing_reference};
 use crate::resources::gatekeeping_rule::GatekeepingRuleSpec;
 
 /// Findings about `spec` beyond its schema.
@@ -99,16 +98,7 @@ pub fn check(spec: &GatekeepingRuleSpec, known: &Known) -> Vec<Finding> {
             ));
         }
     }
-    let connection = spec
-        .connection_name
-        .as_deref()
-        .unwrap_or(DEFAULT_CONNECTION);
-    out.extend(missing_reference(
-        "spec.connectionName".into(),
-        "FrameworkConnection",
-        connection,
-        &known.framework_connections,
-    ));
+    out.extend(missing_connection(spec.connection_name.as_deref(), known));
     out
 }
 

@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{Finding, Known, criteria_field, missing_reference};
-use crate::resources::framework_connection::DEFAULT_CONNECTION;
+use super::{Finding, Known, criteria_field, missing_connection};
 use crate::resources::listener_registration::ListenerRegistrationSpec;
 
 /// Findings about `spec` beyond its schema.
@@ -38,16 +37,7 @@ pub fn check(spec: &ListenerRegistrationSpec, known: &Known) -> Vec<Finding> {
             &oidc.identity_uri,
         );
     }
-    let connection = spec
-        .connection_name
-        .as_deref()
-        .unwrap_or(DEFAULT_CONNECTION);
-    out.extend(missing_reference(
-        "spec.connectionName".into(),
-        "FrameworkConnection",
-        connection,
-        &known.framework_connections,
-    ));
+    out.extend(missing_connection(spec.connection_name.as_deref(), known));
     out
 }
 

@@ -31,6 +31,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::criteria::Diagnostic;
+use crate::resources::framework_connection::connection_or_default;
 use crate::resources::{FrameworkConnection, GatekeepingRule, ListenerRegistration};
 
 pub use document::{Decoded, decode};
@@ -189,6 +190,17 @@ pub fn check(resource: &Resource, known: &Known) -> Vec<Finding> {
 
 /// The warning for a reference to an object that does not exist (yet: order of apply
 /// varies, so this never refuses).
+/// A warning when the FrameworkConnection that `spec.connectionName` names (or the
+/// default one) is not among the known ones.
+fn missing_connection(connection_name: Option<&str>, known: &Known) -> Option<Finding> {
+    missing_reference(
+        "spec.connectionName".into(),
+        "FrameworkConnection",
+        connection_or_default(connection_name),
+        &known.framework_connections,
+    )
+}
+
 fn missing_reference(
     field: String,
     kind: &str,
