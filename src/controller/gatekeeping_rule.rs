@@ -114,7 +114,7 @@ async fn sync(
         ));
     }
     let mut listener_ids = Vec::new();
-    for reference in &rule.spec.listener_registration_refs {
+    for reference in rule.spec.listener_registration_refs.iter().flatten() {
         match (&reference.id, &reference.name) {
             (Some(id), _) => listener_ids.push(id.clone()),
             (None, Some(name)) => {

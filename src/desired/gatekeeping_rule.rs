@@ -51,8 +51,11 @@ pub fn select<'a>(
     }
 }
 
-/// The rule `spec` asks for, starting from `observed`: `listener_ids` are the resolved
-/// `listener-registration-refs`, in the spec's order.
+/// The rule `spec` asks for, starting from `observed`: every field the spec leaves out
+/// (`ruleName`, `externalEventEmitterIdentification`, `listenerRegistrationRefs`,
+/// `destinationSelection`) keeps the framework's value; an empty list is a value (it
+/// clears the framework's). `listener_ids` are the resolved `listenerRegistrationRefs`,
+/// in the spec's order; they are used only when the spec sets that field.
 pub fn desired(
     spec: &GatekeepingRuleSpec,
     observed: &model::GatekeepingRule,
@@ -90,18 +93,23 @@ pub fn desired(
                     .collect(),
             })
             .collect(),
-        listener_registration_refs: listener_ids,
-        destination_selection: spec
-            .destination_selection
-            .iter()
-            .map(|d| model::DestinationSelection {
-                api_id: d.api_id.clone(),
-                api_version: d.api_version.clone(),
-                criteria: d.criteria.clone(),
-                description: d.description.clone(),
-                include_in_sparse_query_results: d.include_in_sparse_query_results,
-            })
-            .collect(),
+        listener_registration_refs: match spec.listener_registration_refs {
+            Some(_) => listener_ids,
+            None => observed.listener_registration_refs.clone(),
+        },
+        destination_selection: match &spec.destination_selection {
+            Some(destinations) => destinations
+                .iter()
+                .map(|d| model::DestinationSelection {
+                    api_id: d.api_id.clone(),
+                    api_version: d.api_version.clone(),
+                    criteria: d.criteria.clone(),
+                    description: d.description.clone(),
+                    include_in_sparse_query_results: d.include_in_sparse_query_results,
+                })
+                .collect(),
+            None => observed.destination_selection.clone(),
+        },
     }
 }
 
@@ -180,7 +188,7 @@ mod tests {
             want, observed,
             "a spec equal to the rule asks for no change"
         );
-        let changed = desired(&spec("(ID pr)"), &observed, vec!["lr-9".into()]);
+        let changed = desired(&spec("(ID pr)"), &observed, Vec::new());
         assert_eq!(changed.endpoint_name, "tmf632");
         assert_eq!(changed.rule_name, observed.rule_name);
         assert_eq!(
@@ -189,7 +197,66 @@ mod tests {
                 .criteria,
             "(ID pr)"
         );
-        assert_eq!(changed.listener_registration_refs, vec!["lr-9".to_owned()]);
+        assert_eq!(changed.listener_registration_refs, ["old-listener"]);
+    }
+
+    /// `listenerRegistrationRefs` and `destinationSelection`: omitted keeps the
+    /// framework's, an empty list clears them, a list replaces them.
+    #[test]
+    fn omitted_lists_keep_the_framework_values() {
+        let mut observed = rule("r1", "tmf632");
+        observed.destination_selection = vec![model::DestinationSelection {
+            api_id: "tmf-620".into(),
+            api_version: "v4".into(),
+            criteria: vec!["*".into()],
+            description: None,
+            include_in_sparse_query_results: None,
+        }];
+        let held = observed.clone();
+        let routed = serde_json::json!([{"apiId": "tmf-622", "apiVersion": "v5"}]);
+        // (case, spec fields, resolved listener ids, wanted refs, wanted destination api ids)
+        let cases: [(&str, serde_json::Value, Vec<&str>, Vec<&str>, Vec<&str>); 3] = [
+            (
+                "omitted",
+                serde_json::json!({}),
+                vec![],
+                vec!["old-listener"],
+                vec!["tmf-620"],
+            ),
+            (
+                "empty",
+                serde_json::json!({"listenerRegistrationRefs": [], "destinationSelection": []}),
+                vec![],
+                vec![],
+                vec![],
+            ),
+            (
+                "set",
+                serde_json::json!({"listenerRegistrationRefs": [{"id": "lr-9"}], "destinationSelection": routed}),
+                vec!["lr-9"],
+                vec!["lr-9"],
+                vec!["tmf-622"],
+            ),
+        ];
+        for (case, fields, ids, refs, destinations) in cases {
+            let mut value = serde_json::to_value(spec("*")).unwrap();
+            value
+                .as_object_mut()
+                .unwrap()
+                .extend(fields.as_object().unwrap().clone());
+            let spec: GatekeepingRuleSpec = serde_json::from_value(value).unwrap();
+            let ids = ids.into_iter().map(str::to_owned).collect();
+            let want = desired(&spec, &held, ids);
+            assert_eq!(want.listener_registration_refs, refs, "{case}");
+            let apis: Vec<&str> = want
+                .destination_selection
+                .iter()
+                .map(|d| d.api_id.as_str())
+                .collect();
+            assert_eq!(apis, destinations, "{case}");
+        }
+        let omitted = desired(&spec("*"), &held, Vec::new());
+        assert_eq!(omitted, held, "a spec leaving both out asks for no change");
     }
 
     #[test]

@@ -42,13 +42,14 @@ pub struct GatekeepingRuleSpec {
     #[schemars(length(min = 1))]
     pub gatekeeping_apis: Vec<GatekeepingApi>,
     /// Listeners receiving this gatekeeper's events (`listener-registration-refs`);
-    /// external applications only.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub listener_registration_refs: Vec<ListenerRef>,
+    /// external applications only. Omit to keep the framework's; an empty list removes
+    /// them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener_registration_refs: Option<Vec<ListenerRef>>,
     /// Routing of custom non-TMF APIs to Open APIs (`destination-selection`); request
-    /// routing only.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub destination_selection: Vec<DestinationSelection>,
+    /// routing only. Omit to keep the framework's; an empty list removes them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_selection: Option<Vec<DestinationSelection>>,
     /// What deleting this resource does: `Orphan` (default) leaves the rule as it is,
     /// `Restore` puts back the rule as it was when first taken in charge
     /// (`status.originalRule`).
@@ -192,6 +193,7 @@ impl GatekeepingRule {
         self.spec
             .listener_registration_refs
             .iter()
+            .flatten()
             .filter_map(|r| r.name.as_deref())
     }
 }

@@ -60,7 +60,11 @@ pub fn check(spec: &GatekeepingRuleSpec, known: &Known) -> Vec<Finding> {
         .gatekeeping_apis
         .iter()
         .find(|api| !api.api_id.starts_with("tmf-"))
-        && spec.destination_selection.is_empty()
+        && spec
+            .destination_selection
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty()
     {
         out.push(Finding::error(
             "spec.destinationSelection",
@@ -70,7 +74,7 @@ pub fn check(spec: &GatekeepingRuleSpec, known: &Known) -> Vec<Finding> {
             ),
         ));
     }
-    for (i, destination) in spec.destination_selection.iter().enumerate() {
+    for (i, destination) in spec.destination_selection.iter().flatten().enumerate() {
         for (c, criteria) in destination.criteria.iter().enumerate() {
             out.extend(criteria_field::check(
                 &format!("spec.destinationSelection[{i}].criteria[{c}]"),
@@ -79,7 +83,7 @@ pub fn check(spec: &GatekeepingRuleSpec, known: &Known) -> Vec<Finding> {
         }
     }
     let mut listeners: HashMap<(Option<&str>, Option<&str>), usize> = HashMap::new();
-    for (i, reference) in spec.listener_registration_refs.iter().enumerate() {
+    for (i, reference) in spec.listener_registration_refs.iter().flatten().enumerate() {
         let field = format!("spec.listenerRegistrationRefs[{i}]");
         if let Some(first) =
             listeners.insert((reference.name.as_deref(), reference.id.as_deref()), i)

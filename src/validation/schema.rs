@@ -200,7 +200,7 @@ pub fn gatekeeping_rule(spec: &GatekeepingRuleSpec) -> Vec<Finding> {
             }
         }
     }
-    for (i, reference) in spec.listener_registration_refs.iter().enumerate() {
+    for (i, reference) in spec.listener_registration_refs.iter().flatten().enumerate() {
         let field = format!("spec.listenerRegistrationRefs[{i}]");
         exactly_one(
             &mut out,
@@ -210,7 +210,7 @@ pub fn gatekeeping_rule(spec: &GatekeepingRuleSpec) -> Vec<Finding> {
             ONE_LISTENER_REF,
         );
     }
-    for (i, destination) in spec.destination_selection.iter().enumerate() {
+    for (i, destination) in spec.destination_selection.iter().flatten().enumerate() {
         let at = format!("spec.destinationSelection[{i}]");
         api_id(&mut out, &format!("{at}.apiId"), &destination.api_id);
         not_empty(
