@@ -1,9 +1,10 @@
 //! GatekeepingRule: the rule a resource asks for, computed from the rule the framework
-//! holds (fields the spec leaves out keep the framework's values), and the choice of the
-//! rule a selector designates.
+//! holds (fields the spec leaves out keep the framework's values, and fields the operator
+//! does not know are kept where they stand), and the choice of the rule a selector
+//! designates.
 
 use crate::framework::model;
-use crate::resources::gatekeeping_rule::{GatekeepingRuleSpec, RuleSelector};
+use crate::resources::gatekeeping_rule::{GatekeepingApi, GatekeepingRuleSpec, RuleSelector};
 
 /// Why a selector does not designate exactly one rule.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -76,21 +77,12 @@ pub fn desired(
         gatekeeping_apis: spec
             .gatekeeping_apis
             .iter()
-            .map(|api| model::GatekeepingApi {
-                api_id: api.api_id.clone(),
-                api_name: api.api_name.clone(),
-                api_version: api.api_version.clone(),
-                api_resources: api
-                    .api_resources
+            .map(|api| {
+                let held = observed
+                    .gatekeeping_apis
                     .iter()
-                    .map(|r| model::ApiResource {
-                        resource_name: r.resource_name.clone(),
-                        gatekeeping_criteria: model::GatekeepingCriteria {
-                            criteria: r.criteria.clone(),
-                            rank: r.rank,
-                        },
-                    })
-                    .collect(),
+                    .find(|o| o.api_id == api.api_id && o.api_version == api.api_version);
+                gatekeeping_api(api, held)
             })
             .collect(),
         listener_registration_refs: match spec.listener_registration_refs {
@@ -100,17 +92,74 @@ pub fn desired(
         destination_selection: match &spec.destination_selection {
             Some(destinations) => destinations
                 .iter()
-                .map(|d| model::DestinationSelection {
-                    api_id: d.api_id.clone(),
-                    api_version: d.api_version.clone(),
-                    criteria: d.criteria.clone(),
-                    description: d.description.clone(),
-                    include_in_sparse_query_results: d.include_in_sparse_query_results,
+                .map(|d| {
+                    let held = observed
+                        .destination_selection
+                        .iter()
+                        .find(|o| o.api_id == d.api_id && o.api_version == d.api_version);
+                    model::DestinationSelection {
+                        api_id: d.api_id.clone(),
+                        api_version: d.api_version.clone(),
+                        criteria: d.criteria.clone(),
+                        description: d.description.clone(),
+                        include_in_sparse_query_results: d.include_in_sparse_query_results,
+                        extra: unknown_fields(held, |h| &h.extra),
+                    }
                 })
                 .collect(),
             None => observed.destination_selection.clone(),
         },
+        extra: observed.extra.clone(),
     }
+}
+
+/// One API of the desired rule; `held` is the framework's API of the same id and
+/// version, whose unknown fields (and those of its resources) are kept. The n-th
+/// resource of a name in the spec is the n-th resource of that name on the framework.
+fn gatekeeping_api(
+    api: &GatekeepingApi,
+    held: Option<&model::GatekeepingApi>,
+) -> model::GatekeepingApi {
+    let held_resources = held.map_or(&[][..], |h| h.api_resources.as_slice());
+    let api_resources = api
+        .api_resources
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let nth = api.api_resources[..i]
+                .iter()
+                .filter(|earlier| earlier.resource_name == r.resource_name)
+                .count();
+            let held = held_resources
+                .iter()
+                .filter(|h| h.resource_name == r.resource_name)
+                .nth(nth);
+            model::ApiResource {
+                resource_name: r.resource_name.clone(),
+                gatekeeping_criteria: model::GatekeepingCriteria {
+                    criteria: r.criteria.clone(),
+                    rank: r.rank,
+                    extra: unknown_fields(held, |h| &h.gatekeeping_criteria.extra),
+                },
+                extra: unknown_fields(held, |h| &h.extra),
+            }
+        })
+        .collect();
+    model::GatekeepingApi {
+        api_id: api.api_id.clone(),
+        api_name: api.api_name.clone(),
+        api_version: api.api_version.clone(),
+        api_resources,
+        extra: unknown_fields(held, |h| &h.extra),
+    }
+}
+
+/// The unknown fields of `held`, none when the framework holds no counterpart.
+fn unknown_fields<T>(
+    held: Option<&T>,
+    extra: impl Fn(&T) -> &model::UnknownFields,
+) -> model::UnknownFields {
+    held.map(extra).cloned().unwrap_or_default()
 }
 
 /// Of several resources claiming the same rule (given as `(creation time, namespace/name)`),
@@ -211,41 +260,45 @@ mod tests {
             criteria: vec!["*".into()],
             description: None,
             include_in_sparse_query_results: None,
+            extra: Default::default(),
         }];
         let held = observed.clone();
         let routed = serde_json::json!([{"apiId": "tmf-622", "apiVersion": "v5"}]);
-        // (case, spec fields, resolved listener ids, wanted refs, wanted destination api ids)
-        let cases: [(&str, serde_json::Value, Vec<&str>, Vec<&str>, Vec<&str>); 3] = [
+        // (case, spec fields, wanted refs, wanted destination api ids)
+        let cases: [(&str, serde_json::Value, &[&str], &[&str]); 3] = [
             (
                 "omitted",
                 serde_json::json!({}),
-                vec![],
-                vec!["old-listener"],
-                vec!["tmf-620"],
+                &["old-listener"],
+                &["tmf-620"],
             ),
             (
                 "empty",
                 serde_json::json!({"listenerRegistrationRefs": [], "destinationSelection": []}),
-                vec![],
-                vec![],
-                vec![],
+                &[],
+                &[],
             ),
             (
                 "set",
                 serde_json::json!({"listenerRegistrationRefs": [{"id": "lr-9"}], "destinationSelection": routed}),
-                vec!["lr-9"],
-                vec!["lr-9"],
-                vec!["tmf-622"],
+                &["lr-9"],
+                &["tmf-622"],
             ),
         ];
-        for (case, fields, ids, refs, destinations) in cases {
+        for (case, fields, refs, destinations) in cases {
             let mut value = serde_json::to_value(spec("*")).unwrap();
             value
                 .as_object_mut()
                 .unwrap()
                 .extend(fields.as_object().unwrap().clone());
             let spec: GatekeepingRuleSpec = serde_json::from_value(value).unwrap();
-            let ids = ids.into_iter().map(str::to_owned).collect();
+            // Literal ids resolve to themselves.
+            let ids = spec
+                .listener_registration_refs
+                .iter()
+                .flatten()
+                .filter_map(|r| r.id.clone())
+                .collect();
             let want = desired(&spec, &held, ids);
             assert_eq!(want.listener_registration_refs, refs, "{case}");
             let apis: Vec<&str> = want
@@ -257,6 +310,57 @@ mod tests {
         }
         let omitted = desired(&spec("*"), &held, Vec::new());
         assert_eq!(omitted, held, "a spec leaving both out asks for no change");
+    }
+
+    /// Fields the operator does not know, at every level, stay in the desired rule:
+    /// matched by API id and version, by resource name (n-th with n-th), and by
+    /// destination id and version.
+    #[test]
+    fn desired_keeps_the_framework_fields_it_does_not_know() {
+        let observed: model::GatekeepingRule = serde_json::from_value(serde_json::json!({
+            "id": "r1", "endpoint-name": "tmf632", "rule-name": "r", "x-rule": 1,
+            "gatekeeping-apis": [{"api-id": "tmf-632", "api-name": "Party", "api-version": "v4", "x-api": 2,
+                "api-resources": [
+                    {"resource-name": "Individual", "x-resource": "first",
+                     "gatekeeping-criteria": {"criteria": "*", "rank": 1, "x-criteria": 3}},
+                    {"resource-name": "Individual", "x-resource": "second",
+                     "gatekeeping-criteria": {"criteria": "(ID pr)", "rank": 2}}
+                ]}],
+            "destination-selection": [{"api-id": "tmf-620", "api-version": "v4", "x-destination": 4}]
+        }))
+        .unwrap();
+        let spec = |criteria: &str| -> GatekeepingRuleSpec {
+            serde_json::from_value(serde_json::json!({
+                "selector": {"id": "r1"},
+                "gatekeepingApis": [{"apiId": "tmf-632", "apiName": "Party", "apiVersion": "v4",
+                    "apiResources": [
+                        {"resourceName": "Individual", "criteria": criteria, "rank": 1},
+                        {"resourceName": "Individual", "criteria": "(ID pr)", "rank": 2}
+                    ]}],
+                "destinationSelection": [{"apiId": "tmf-620", "apiVersion": "v4"}]
+            }))
+            .unwrap()
+        };
+        assert_eq!(
+            desired(&spec("*"), &observed, Vec::new()),
+            observed,
+            "a spec equal to the rule asks for no change"
+        );
+        let changed =
+            serde_json::to_value(desired(&spec("(OP eq \"POST\")"), &observed, Vec::new()))
+                .unwrap();
+        let api = &changed["gatekeeping-apis"][0];
+        assert_eq!(
+            (changed["x-rule"].clone(), api["x-api"].clone()),
+            (1.into(), 2.into())
+        );
+        assert_eq!(api["api-resources"][0]["x-resource"], "first");
+        assert_eq!(api["api-resources"][1]["x-resource"], "second");
+        assert_eq!(
+            api["api-resources"][0]["gatekeeping-criteria"]["x-criteria"],
+            3
+        );
+        assert_eq!(changed["destination-selection"][0]["x-destination"], 4);
     }
 
     #[test]
