@@ -321,7 +321,7 @@ async fn read_auth(
             model::OidcClientCredentials {
                 identity_uri: oidc.identity_uri.clone(),
                 client_id: secrets::read_value(client, namespace, &oidc.client_id).await?,
-                client_secret: secrets::read(client, namespace, &oidc.client_secret).await?,
+                client_secret: Some(secrets::read(client, namespace, &oidc.client_secret).await?),
                 scope: oidc.scope.clone(),
             },
         )));
@@ -329,7 +329,7 @@ async fn read_auth(
     if let Some(basic) = &auth.basic {
         return Ok(Some(ListenerAuth::Basic(model::BasicAuth {
             username: secrets::read_value(client, namespace, &basic.username).await?,
-            password: secrets::read(client, namespace, &basic.password).await?,
+            password: Some(secrets::read(client, namespace, &basic.password).await?),
         })));
     }
     Ok(None)

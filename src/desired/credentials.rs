@@ -33,7 +33,7 @@ pub fn hash(uid: &str, auth: Option<&ListenerAuth>) -> String {
                 "oidc",
                 &o.identity_uri,
                 &o.client_id,
-                o.client_secret.expose(),
+                o.expose_secret(),
                 o.scope.as_deref().unwrap_or(""),
             ] {
                 field(&mut mac, part);
@@ -41,7 +41,7 @@ pub fn hash(uid: &str, auth: Option<&ListenerAuth>) -> String {
             mac.update(&[u8::from(o.scope.is_some())]);
         }
         Some(ListenerAuth::Basic(b)) => {
-            for part in ["basic", &b.username, b.password.expose()] {
+            for part in ["basic", &b.username, b.expose_password()] {
                 field(&mut mac, part);
             }
         }
@@ -67,7 +67,7 @@ mod tests {
     fn basic(user: &str, password: &str) -> ListenerAuth {
         ListenerAuth::Basic(BasicAuth {
             username: user.into(),
-            password: SecretValue::new(password),
+            password: Some(SecretValue::new(password)),
         })
     }
 

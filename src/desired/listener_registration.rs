@@ -183,7 +183,7 @@ mod tests {
         ListenerAuth::OidcClientCredentials(OidcClientCredentials {
             identity_uri: "https://idp.example/token".into(),
             client_id: "tax".into(),
-            client_secret: SecretValue::new(secret),
+            client_secret: Some(SecretValue::new(secret)),
             scope: Some("events".into()),
         })
     }
@@ -195,7 +195,7 @@ mod tests {
         if let Some(ListenerAuth::OidcClientCredentials(o)) =
             &mut observed.listener_locality.external_listener.listener_auth
         {
-            o.client_secret = SecretValue::new("****");
+            o.client_secret = Some(SecretValue::new("****"));
         }
         observed
     }
@@ -255,7 +255,7 @@ mod tests {
         held.listener_locality.external_listener.listener_auth =
             Some(ListenerAuth::Basic(BasicAuth {
                 username: "u".into(),
-                password: SecretValue::new("****"),
+                password: Some(SecretValue::new("****")),
             }));
         assert!(drifted(&want, &held));
         let mut none = observed_of(&want);

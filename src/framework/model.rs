@@ -83,15 +83,33 @@ pub enum ListenerAuth {
 pub struct OidcClientCredentials {
     pub identity_uri: String,
     pub client_id: String,
-    pub client_secret: SecretValue,
+    /// Always sent; an answer may mask it or leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<SecretValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+}
+
+impl OidcClientCredentials {
+    /// The client secret, empty when an answer left it out.
+    pub fn expose_secret(&self) -> &str {
+        self.client_secret.as_ref().map_or("", SecretValue::expose)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BasicAuth {
     pub username: String,
-    pub password: SecretValue,
+    /// Always sent; an answer may mask it or leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<SecretValue>,
+}
+
+impl BasicAuth {
+    /// The password, empty when an answer left it out.
+    pub fn expose_password(&self) -> &str {
+        self.password.as_ref().map_or("", SecretValue::expose)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -247,11 +265,54 @@ mod tests {
         assert!(!format!("{parsed:?}").contains("OIDC_CLIENT_SECRET"));
     }
 
+    /// The API may mask a secret or leave it out of an answer: a list where some items
+    /// do each still decodes, and an item without its secret writes back without it.
+    #[test]
+    fn a_list_with_masked_and_omitted_secrets_decodes() {
+        let item = |auth: serde_json::Value| {
+            serde_json::json!({
+                "id": "lr", "type": "external",
+                "affiliated-apis": [{"api-name": "Party", "api-version": "v4"}],
+                "listener-locality": {"external-listener": {
+                    "listener-url": "http://l.example", "listener-auth": auth}}
+            })
+        };
+        let oidc = |secret: Option<&str>| {
+            let mut credentials = serde_json::json!({
+                "identity-uri": "https://idp.example/token", "client-id": "c"});
+            if let Some(secret) = secret {
+                credentials["client-secret"] = secret.into();
+            }
+            serde_json::json!({"oidc-client-credentials": credentials})
+        };
+        let list = serde_json::json!([
+            item(oidc(Some("****"))),
+            item(oidc(None)),
+            item(serde_json::json!({"basic": {"username": "u", "password": "****"}})),
+            item(serde_json::json!({"basic": {"username": "u"}})),
+        ]);
+        let parsed: Vec<ListenerRegistration> = serde_json::from_value(list.clone()).unwrap();
+        let secrets: Vec<Option<&str>> = parsed
+            .iter()
+            .map(
+                |r| match r.listener_locality.external_listener.listener_auth.as_ref() {
+                    Some(ListenerAuth::OidcClientCredentials(o)) => {
+                        o.client_secret.as_ref().map(SecretValue::expose)
+                    }
+                    Some(ListenerAuth::Basic(b)) => b.password.as_ref().map(SecretValue::expose),
+                    None => unreachable!("every item has credentials"),
+                },
+            )
+            .collect();
+        assert_eq!(secrets, [Some("****"), None, Some("****"), None]);
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), list);
+    }
+
     #[test]
     fn basic_auth_patch_value_reads() {
         let value = serde_json::json!({"basic": {"username": "admin", "password": "admin"}});
         let auth: ListenerAuth = serde_json::from_value(value).unwrap();
-        assert!(matches!(auth, ListenerAuth::Basic(ref b) if b.password.expose() == "admin"));
+        assert!(matches!(auth, ListenerAuth::Basic(ref b) if b.expose_password() == "admin"));
     }
 
     /// A newer framework may add fields at any level of a rule: each one survives a

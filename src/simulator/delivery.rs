@@ -88,7 +88,7 @@ impl TokenKey {
             identity_uri: oidc.identity_uri.clone(),
             client_id: oidc.client_id.clone(),
             scope: oidc.scope.clone(),
-            secret_digest: Sha256::digest(oidc.client_secret.expose().as_bytes()).into(),
+            secret_digest: Sha256::digest(oidc.expose_secret().as_bytes()).into(),
         }
     }
 }
@@ -241,7 +241,7 @@ impl Delivery {
         match auth {
             None => {}
             Some(ListenerAuth::Basic(basic)) => {
-                request = request.basic_auth(&basic.username, Some(basic.password.expose()));
+                request = request.basic_auth(&basic.username, Some(basic.expose_password()));
             }
             Some(ListenerAuth::OidcClientCredentials(oidc)) => match self.token(oidc).await {
                 Ok(token) => request = request.bearer_auth(token),
@@ -299,7 +299,7 @@ impl Delivery {
         let response = self
             .http
             .post(uri)
-            .basic_auth(&oidc.client_id, Some(oidc.client_secret.expose()))
+            .basic_auth(&oidc.client_id, Some(oidc.expose_secret()))
             .form(&form)
             .send()
             .await

@@ -117,7 +117,7 @@ pub fn validate(registration: &ListenerRegistration) -> Result<(), ApiError> {
                     "{auth}.oidc-client-credentials.client-id: is required"
                 )));
             }
-            if oidc.client_secret.expose().is_empty() {
+            if oidc.expose_secret().is_empty() {
                 return Err(ApiError::bad_request(format!(
                     "{auth}.oidc-client-credentials.client-secret: is required"
                 )));
