@@ -162,6 +162,54 @@ fn unknown_fields<T>(
     held.map(extra).cloned().unwrap_or_default()
 }
 
+/// Wire names of the rule's fields and the spec's names for them. `gatekeeping-criteria`
+/// has none: the spec holds its `criteria` and `rank` on the resource itself.
+const SPEC_NAMES: &[(&str, &str)] = &[
+    ("rule-name", "ruleName"),
+    (
+        "external-event-emitter-identification",
+        "externalEventEmitterIdentification",
+    ),
+    ("gatekeeping-apis", "gatekeepingApis"),
+    ("api-id", "apiId"),
+    ("api-name", "apiName"),
+    ("api-version", "apiVersion"),
+    ("api-resources", "apiResources"),
+    ("resource-name", "resourceName"),
+    ("gatekeeping-criteria", ""),
+    ("criteria", "criteria"),
+    ("rank", "rank"),
+    ("listener-registration-refs", "listenerRegistrationRefs"),
+    ("destination-selection", "destinationSelection"),
+    ("description", "description"),
+    (
+        "include-in-sparse-query-results",
+        "includeInSparseQueryResults",
+    ),
+];
+
+/// The spec field that a field of the [`desired`] rule comes from:
+/// `gatekeeping-apis[0].api-resources[1].gatekeeping-criteria.rank` is
+/// `spec.gatekeepingApis[0].apiResources[1].rank`. `None` for a field the framework alone
+/// sets (`id`, `endpoint-name`, `owner`) or that the rule does not have.
+pub fn spec_path(wire: &str) -> Option<String> {
+    spec_names(wire).map(|path| format!("spec.{path}"))
+}
+
+/// [`spec_path`] for a path relative to any level of the rule, without the `spec.`
+/// prefix: `api-resources[0]` is `apiResources[0]`.
+pub fn spec_names(wire: &str) -> Option<String> {
+    let mut out = Vec::new();
+    for segment in wire.split('.') {
+        let (name, index) = segment.split_at(segment.find('[').unwrap_or(segment.len()));
+        let (_, spec_name) = SPEC_NAMES.iter().find(|(wire, _)| *wire == name)?;
+        if !spec_name.is_empty() {
+            out.push(format!("{spec_name}{index}"));
+        }
+    }
+    (!out.is_empty()).then(|| out.join("."))
+}
+
 /// Of several resources claiming the same rule (given as `(creation time, namespace/name)`),
 /// the one that holds it: the oldest, then the first by name. The others get `Conflict`.
 pub fn claim_holder<'a>(
@@ -361,6 +409,55 @@ mod tests {
             3
         );
         assert_eq!(changed["destination-selection"][0]["x-destination"], 4);
+    }
+
+    #[test]
+    fn wire_paths_map_back_to_spec_paths() {
+        let cases = [
+            ("rule-name", Some("spec.ruleName")),
+            (
+                "gatekeeping-apis[1].api-id",
+                Some("spec.gatekeepingApis[1].apiId"),
+            ),
+            (
+                "gatekeeping-apis[0].api-resources[2].gatekeeping-criteria.rank",
+                Some("spec.gatekeepingApis[0].apiResources[2].rank"),
+            ),
+            (
+                "gatekeeping-apis[0].api-resources[2].gatekeeping-criteria.criteria",
+                Some("spec.gatekeepingApis[0].apiResources[2].criteria"),
+            ),
+            (
+                "gatekeeping-apis[0].api-resources[0].resource-name",
+                Some("spec.gatekeepingApis[0].apiResources[0].resourceName"),
+            ),
+            (
+                "listener-registration-refs[3]",
+                Some("spec.listenerRegistrationRefs[3]"),
+            ),
+            ("destination-selection", Some("spec.destinationSelection")),
+            (
+                "destination-selection[0].include-in-sparse-query-results",
+                Some("spec.destinationSelection[0].includeInSparseQueryResults"),
+            ),
+            (
+                "external-event-emitter-identification",
+                Some("spec.externalEventEmitterIdentification"),
+            ),
+            ("id", None),
+            ("endpoint-name", None),
+            ("owner", None),
+            ("gatekeeping-apis[0].x-new", None),
+            ("", None),
+        ];
+        for (wire, spec) in cases {
+            assert_eq!(spec_path(wire).as_deref(), spec, "{wire}");
+        }
+        assert_eq!(
+            spec_names("api-resources[0]").as_deref(),
+            Some("apiResources[0]")
+        );
+        assert_eq!(spec_names("read-only"), None);
     }
 
     #[test]

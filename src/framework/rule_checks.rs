@@ -1,8 +1,9 @@
 //! The framework's checks on a gatekeeping rule update, as a pure function.
 //!
 //! The simulator runs them on every `PATCH`/`PUT` of a rule; the operator's controller
-//! runs the same [`check_rule_update`] before writing, so a user learns of a refused
-//! change from the resource's status rather than from the framework.
+//! runs the same [`check_rule_update`] before writing, so a user learns of a refused change from the
+//! resource's status rather than from the framework; validation runs [`check_rule`] on
+//! the rule a spec stands for.
 //!
 //! The rules (seed 001, `framework-api.md`): `endpoint-name` is read-only; APIs may be
 //! added but not removed; every resource has a criteria and a rank; a rank is 0 or more
@@ -242,7 +243,7 @@ fn rule_violations(rule: &GatekeepingRule) -> Vec<RuleViolation> {
                 &mut violations,
                 format!("{at}.api-id"),
                 format!(
-                    "'{}' is not an API id: it must match ^[a-z0-9]{{1,8}}-[0-9]{{1,4}}$, such as tmf-632",
+                    "'{}' is not an API id: it must match {API_ID_PATTERN}, such as tmf-632",
                     api.api_id
                 ),
             );
@@ -347,8 +348,11 @@ fn invalid(violations: &mut Vec<RuleViolation>, field: String, message: String) 
     });
 }
 
-/// `^[a-z0-9]{1,8}-[0-9]{1,4}$`
-fn is_api_id(id: &str) -> bool {
+/// The pattern of an `api-id`, such as `tmf-632` (the CRD schema states it too).
+pub const API_ID_PATTERN: &str = r"^[a-z0-9]{1,8}-[0-9]{1,4}$";
+
+/// Whether `id` matches [`API_ID_PATTERN`].
+pub fn is_api_id(id: &str) -> bool {
     let Some((name, number)) = id.split_once('-') else {
         return false;
     };
@@ -516,8 +520,22 @@ mod tests {
 
     #[test]
     fn api_ids_follow_the_pattern_and_custom_apis_need_destinations() {
-        assert!(is_api_id("tmf-632") && is_api_id("orcl-200"));
-        assert!(!is_api_id("TMF-632") && !is_api_id("tmf632") && !is_api_id("toolongname-1"));
+        for ok in ["tmf-632", "orcl-200", "a-1", "abcdefgh-1234"] {
+            assert!(is_api_id(ok), "{ok}");
+        }
+        for bad in [
+            "TMF-632",
+            "tmf632",
+            "tmf-",
+            "-1",
+            "abcdefghi-1",
+            "toolongname-1",
+            "tmf-12345",
+            "tmf-63a",
+            "tmf-6-3",
+        ] {
+            assert!(!is_api_id(bad), "{bad}");
+        }
         let mut new = tmf632("tenant");
         new.gatekeeping_apis[0].api_id = "orcl-200".into();
         assert_eq!(fields(check_rule(&new)), ["destination-selection"]);

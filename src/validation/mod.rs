@@ -180,7 +180,16 @@ pub fn check(resource: &Resource, known: &Known) -> Vec<Finding> {
         }
         Resource::GatekeepingRule(r) => {
             let mut findings = schema::gatekeeping_rule(&r.spec);
-            findings.extend(gatekeeping_rule::check(&r.spec, known));
+            // The framework's checks repeat some of the schema's (patterns, ranges,
+            // required names): one error a field, the schema's.
+            let repeated = |f: &Finding| {
+                f.is_error() && findings.iter().any(|s| s.is_error() && s.field == f.field)
+            };
+            let more: Vec<Finding> = gatekeeping_rule::check(&r.spec, known)
+                .into_iter()
+                .filter(|f| !repeated(f))
+                .collect();
+            findings.extend(more);
             findings
         }
     };

@@ -9,6 +9,7 @@
 //! must be one of the constants here.
 
 use super::Finding;
+use crate::framework::rule_checks::{API_ID_PATTERN, is_api_id};
 use crate::resources::framework_connection::FrameworkConnectionSpec;
 use crate::resources::gatekeeping_rule::GatekeepingRuleSpec;
 use crate::resources::listener_registration::{
@@ -36,8 +37,6 @@ pub const ONE_VALUE_SOURCE: &str = "set exactly one of value and secretKeyRef";
 pub const ONE_SELECTOR: &str = "set exactly one of id and endpointName";
 /// CEL: `GatekeepingRule.spec.listenerRegistrationRefs[]`.
 pub const ONE_LISTENER_REF: &str = "set exactly one of name and id";
-/// Pattern of `api-id` (`GatekeepingRule` APIs and destination selections).
-pub const API_ID_PATTERN: &str = r"^[a-z0-9]{1,8}-[0-9]{1,4}$";
 /// Pattern of `FrameworkConnection.spec.workspace`.
 pub const WORKSPACE_PATTERN: &str = r"^[A-Za-z0-9_-]{1,32}$";
 
@@ -274,19 +273,6 @@ fn pattern(field: &str, value: &str, pattern: &str) -> Finding {
     Finding::error(field, format!("{value:?} does not match {pattern}"))
 }
 
-/// [`API_ID_PATTERN`]: `^[a-z0-9]{1,8}-[0-9]{1,4}$`, such as `tmf-632`.
-pub fn is_api_id(id: &str) -> bool {
-    let Some((name, number)) = id.split_once('-') else {
-        return false;
-    };
-    (1..=8).contains(&name.len())
-        && name
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && (1..=4).contains(&number.len())
-        && number.bytes().all(|c| c.is_ascii_digit())
-}
-
 /// [`WORKSPACE_PATTERN`]: `^[A-Za-z0-9_-]{1,32}$`.
 fn is_workspace(workspace: &str) -> bool {
     (1..=32).contains(&workspace.len())
@@ -379,25 +365,6 @@ mod tests {
                 [API_ID_PATTERN, WORKSPACE_PATTERN].contains(&p.as_str()),
                 "pattern {p:?} has no mirror"
             );
-        }
-    }
-
-    #[test]
-    fn api_id_follows_its_pattern() {
-        for ok in ["tmf-632", "orcl-200", "a-1", "abcdefgh-1234"] {
-            assert!(is_api_id(ok), "{ok}");
-        }
-        for bad in [
-            "TMF-632",
-            "tmf632",
-            "tmf-",
-            "-1",
-            "abcdefghi-1",
-            "tmf-12345",
-            "tmf-63a",
-            "tmf-6-3",
-        ] {
-            assert!(!is_api_id(bad), "{bad}");
         }
     }
 
