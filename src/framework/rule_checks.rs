@@ -1,7 +1,8 @@
 //! The framework's checks on a gatekeeping rule update, as a pure function.
 //!
 //! The simulator runs them on every `PATCH`/`PUT` of a rule; the operator's controller
-//! runs the same [`check_rule_update`] before writing, so a user learns of a refused change from the
+//! runs the same [`check_rule_update`] before writing (and [`restore_allowed`] before
+//! putting the original rule back), so a user learns of a refused change from the
 //! resource's status rather than from the framework; validation runs [`check_rule`] on
 //! the rule a spec stands for.
 //!
@@ -148,6 +149,18 @@ pub fn check_rule_update(
         }
     }
     finish(violations)
+}
+
+/// Whether writing `original` (the rule as first taken in charge) back over `current`
+/// (the rule the framework holds now) can succeed: [`check_rule_update`] of that write,
+/// with every listener reference taken to exist (the framework answers for those). It
+/// fails for good once an API was added since `original`, as APIs are never removed;
+/// no retry helps then.
+pub fn restore_allowed(
+    current: &GatekeepingRule,
+    original: &GatekeepingRule,
+) -> Result<(), RuleViolations> {
+    check_rule_update(current, original, |_| true)
 }
 
 fn finish(violations: Vec<RuleViolation>) -> Result<(), RuleViolations> {
@@ -391,6 +404,43 @@ mod tests {
 
     fn fields(result: Result<(), RuleViolations>) -> Vec<String> {
         result.unwrap_err().0.into_iter().map(|v| v.field).collect()
+    }
+
+    /// Item 12 of issue 10: a restore after APIs were added can never succeed.
+    #[test]
+    fn a_restore_is_refused_once_an_api_was_added() {
+        for owner in ["tenant", "internal"] {
+            let original = tmf632(owner);
+            assert_eq!(restore_allowed(&original, &original), Ok(()), "{owner}");
+            let mut current = original.clone();
+            current.gatekeeping_apis[0].api_resources[0]
+                .gatekeeping_criteria
+                .criteria = "(OP eq \"POST\")".into();
+            current.gatekeeping_apis[0].api_resources.pop();
+            assert_eq!(
+                restore_allowed(&current, &original),
+                Ok(()),
+                "{owner}: resources go back"
+            );
+            let mut added = current.clone();
+            let mut api = added.gatekeeping_apis[0].clone();
+            api.api_id = "tmf-629".into();
+            added.gatekeeping_apis.push(api);
+            let refused = restore_allowed(&added, &original);
+            let text = refused.clone().unwrap_err().to_string();
+            let mut refused_fields = fields(refused);
+            refused_fields.dedup();
+            assert_eq!(refused_fields, ["gatekeeping-apis"], "{owner}");
+            assert!(text.contains("API tmf-629 v4 cannot be removed"), "{text}");
+        }
+        let original = tmf632("tenant");
+        let mut current = original.clone();
+        current.listener_registration_refs = vec!["lr-1".into()];
+        assert_eq!(
+            restore_allowed(&current, &original),
+            Ok(()),
+            "listener references go back"
+        );
     }
 
     #[test]
