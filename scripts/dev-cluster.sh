@@ -137,7 +137,7 @@ write_try_files() {
 		kind: ListenerRegistration
 		metadata:
 		  name: typo
-		  namespace: cxf-example-customer-events-listener
+		  namespace: default
 		spec:
 		  listenerUrl: http://127.0.0.1:9/typo
 		  affiliatedApis:

@@ -177,9 +177,12 @@ async fn live_health(resources: &str, namespace: &str) -> Vec<(String, super::ar
         .await,
     )
     .unwrap();
-    list["items"]
-        .as_array()
-        .unwrap()
+    // A List for a kind, the object itself for kind/name.
+    let items = match list["items"].as_array() {
+        Some(items) => items.clone(),
+        None => vec![list],
+    };
+    items
         .iter()
         .map(|item| {
             let name = format!(
