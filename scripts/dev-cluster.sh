@@ -49,12 +49,13 @@ alive() { # name
 	kill -0 "$pid" 2>/dev/null
 }
 
-# Is the process in .dev/NAME.pid alive and still the operator binary? (status, down:
-# long after the start, this also guards against a reused PID)
+# Is the process in .dev/NAME.pid alive and `cxf-operator NAME`? (status, down: long
+# after the start, this also guards against a reused PID)
 running() { # name
-	local pid
+	local pid args=()
 	pid=$(cat "$dev/$1.pid" 2>/dev/null) || return 1
-	{ [[ $(tr '\0' ' ' <"/proc/$pid/cmdline") == "$operator_bin $1 "* ]]; } 2>/dev/null
+	{ mapfile -d '' -t args <"/proc/$pid/cmdline"; } 2>/dev/null || return 1
+	[[ ${args[0]:-} == *cxf-operator && ${args[1]:-} == "$1" ]]
 }
 
 start_background() { # name args...

@@ -2,29 +2,44 @@
 //! directory, its table of resources, then every command it prints, run as printed from
 //! the repository root, then `down`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use super::{both, cxf_operator, root, run, stdout};
 
-/// `scripts/dev-cluster.sh ARG` with the playground in `dev` and this build's binary.
-fn dev_cluster(dev: &Path, arg: &str) -> Output {
+/// `scripts/dev-cluster.sh ARG` with the playground in `dev` and `bin` as cxf-operator.
+fn dev_cluster(dev: &Path, bin: &Path, arg: &str) -> Output {
     run(Command::new("bash")
         .arg(root().join("scripts/dev-cluster.sh"))
         .arg(arg)
         .current_dir(root())
         .env("CXF_DEV_DIR", dev)
-        .env("CXF_OPERATOR_BIN", cxf_operator()))
+        .env("CXF_OPERATOR_BIN", bin))
+}
+
+/// A `cxf-operator` that starts as a cold one does on a busy machine: its process is
+/// something else (here a shell) for a second before it becomes the binary. The first
+/// `up` of issue 13 died on that ("the simulator exited at start" while it ran).
+fn slow_starting_binary(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("cxf-operator");
+    std::fs::write(
+        &bin,
+        format!("#!/bin/sh\nsleep 1\nexec '{}' \"$@\"\n", cxf_operator()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
 }
 
 /// Stops the playground however the test ends.
-struct Down<'a>(&'a Path);
+struct Down<'a>(&'a Path, &'a Path);
 
 impl Drop for Down<'_> {
     fn drop(&mut self) {
         if self.0.exists() {
-            let out = dev_cluster(self.0, "down");
+            let out = dev_cluster(self.0, self.1, "down");
             if !out.status.success() {
                 eprintln!("scripts/dev-cluster.sh down: {}", both(&out));
             }
@@ -58,8 +73,9 @@ fn shell_until(eval: &str, line: &str, want: &str) -> String {
 fn dev_cluster_up_shows_the_resources_and_every_printed_command_works() {
     let parent = tempfile::tempdir().unwrap();
     let dev = parent.path().join("dev");
-    let _down = Down(&dev);
-    let up = dev_cluster(&dev, "up");
+    let bin = slow_starting_binary(parent.path());
+    let _down = Down(&dev, &bin);
+    let up = dev_cluster(&dev, &bin, "up");
     let printed = stdout(&up);
     assert!(
         up.status.success(),
@@ -158,10 +174,19 @@ fn dev_cluster_up_shows_the_resources_and_every_printed_command_works() {
         "the deliveries name the listener's URL: {deliveries}"
     );
 
-    let down = dev_cluster(&dev, "down");
+    let status = dev_cluster(&dev, &bin, "status");
+    let said = both(&status);
     assert!(
-        down.status.success() && !dev.exists(),
-        "down: {}",
-        both(&down)
+        said.contains("simulator: running") && said.contains("run: running"),
+        "status: {said}"
+    );
+    let down = dev_cluster(&dev, &bin, "down");
+    let said = both(&down);
+    assert!(
+        down.status.success()
+            && !dev.exists()
+            && said.contains("stopped run")
+            && said.contains("stopped simulator"),
+        "down stops both and removes the directory: {said}"
     );
 }
