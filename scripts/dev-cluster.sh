@@ -138,7 +138,7 @@ write_try_files() {
 		kind: ListenerRegistration
 		metadata:
 		  name: typo
-		  namespace: default
+		  namespace: cxf-example-customer-events-listener
 		spec:
 		  listenerUrl: http://127.0.0.1:9/typo
 		  affiliatedApis:
@@ -173,8 +173,10 @@ start_operator() {
 	addr=$(wait_for_log run 'webhook: listening.*' "the webhook listened" | grep -oE '127\.0\.0\.1:[0-9]+')
 	webhook_configuration "https://$addr/validate" | kubectl apply -f - >/dev/null
 	log "operator running, webhook on https://$addr/validate (log: $dev/run.log)"
+	# The typo, in a namespace that exists before the examples.
+	sed 's/namespace: .*/namespace: default/' "$dev/try/criteria-typo.yaml" >"$dev/webhook-probe.yaml"
 	local deadline=$((SECONDS + 60)) out
-	until out=$(kubectl apply --dry-run=server -f "$dev/try/criteria-typo.yaml" 2>&1) ||
+	until out=$(kubectl apply --dry-run=server -f "$dev/webhook-probe.yaml" 2>&1) ||
 		[[ $out == *"denied the request"* ]]; do
 		alive run || {
 			tail -n 20 "$dev/run.log" >&2

@@ -202,3 +202,24 @@ spec:
         "cxf-operator validate refuses invalid criteria: {text}"
     );
 }
+
+/// The copies of the pinned Kubernetes version that cannot read it from the go.mod:
+/// the helm test's kubectl image (a chart default) and the crate's k8s-openapi feature.
+#[test]
+fn the_chart_and_the_crate_follow_the_pinned_kubernetes_version() {
+    let version = super::support::pinned_version("kubernetes", "k8s.io/kubernetes");
+    let values =
+        documents(&std::fs::read_to_string(root().join(CHART).join("values.yaml")).unwrap())
+            .remove(0);
+    assert_eq!(
+        values["tests"]["image"],
+        format!("registry.k8s.io/kubectl:{version}"),
+        "the helm test's kubectl is the pinned Kubernetes version"
+    );
+    let minor = version.trim_start_matches("v1.").split('.').next().unwrap();
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains(&format!("features = [\"v1_{minor}\"")),
+        "k8s-openapi's feature is v1_{minor}, the pinned minor version"
+    );
+}
