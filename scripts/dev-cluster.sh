@@ -81,7 +81,13 @@ wait_for_log() { # name pattern what
 }
 
 start_simulator() {
-	start_background simulator --listen 127.0.0.1:0 \
+	# The examples' OAuth listeners get their tokens from the simulator too (their overlay
+	# points identityUri at it), with their clients' example values.
+	cat >"$dev/simulator-clients.yaml" <<-'YAML'
+		- {id: tax-engine, secret: OIDC_CLIENT_SECRET}
+		- {id: crm-listener, secret: CRM_CLIENT_SECRET}
+	YAML
+	start_background simulator --listen 127.0.0.1:0 --clients "$dev/simulator-clients.yaml" \
 		--client-id "$client_id" --client-secret "$client_secret"
 	local url
 	url=$(wait_for_log simulator 'http://127\.0\.0\.1:[0-9]+' "the simulator printed its address")
