@@ -143,7 +143,7 @@ fn argo_cds_engine_gives_every_case_of_health_test_yaml() {
     }
     assert!(
         failures.is_empty(),
-        "{} of {} cases differ:\n{}",
+        "{} answers (of {} cases, each by two paths) differ:\n{}",
         failures.len(),
         cases.len(),
         failures.join("\n")
