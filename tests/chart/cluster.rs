@@ -743,6 +743,25 @@ spec:
         &rule(rule_namespace, "nowhere", "tmf999"),
     )
     .await;
+    let listener_namespace = "cxf-example-tax-engine-listener";
+    apply(
+        "a listener whose Secret does not exist",
+        &format!(
+            "apiVersion: cxf.dev/v1alpha1
+kind: ListenerRegistration
+metadata: {{name: no-secret, namespace: {listener_namespace}}}
+spec:
+  affiliatedApis: [{{apiName: party, apiVersion: v4}}]
+  listenerUrl: http://127.0.0.1:9/no-secret
+  auth:
+    oidcClientCredentials:
+      identityUri: http://127.0.0.1:9/token
+      clientId: {{value: no-secret}}
+      clientSecret: {{name: missing, key: client-secret}}
+"
+        ),
+    )
+    .await;
     for (what, resource, namespace, status, message) in [
         (
             "a live listener whose connection is not Ready is Progressing",
@@ -757,6 +776,13 @@ spec:
             "team-c",
             "Progressing",
             "ConnectionNotReady",
+        ),
+        (
+            "a live listener whose Secret does not exist is Degraded",
+            "listenerregistrations.cxf.dev/no-secret",
+            listener_namespace,
+            "Degraded",
+            "SecretNotFound",
         ),
     ] {
         eventually(what, || async {
