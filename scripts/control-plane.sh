@@ -5,6 +5,7 @@
 #
 #   scripts/control-plane.sh build                   build the binaries once (cached)
 #   scripts/control-plane.sh bin-dir                 print where the binaries are
+#   scripts/control-plane.sh versions                print the pinned versions (from the go.mod files)
 #   scripts/control-plane.sh up DIR [--owner PID]    start a control plane whose state lives in DIR;
 #                                                    with --owner, it is stopped when PID exits
 #   scripts/control-plane.sh env DIR                 print `export KUBECONFIG=... PATH=...` for it
@@ -15,12 +16,22 @@
 # `up` waits at most $CXF_CONTROL_PLANE_TIMEOUT seconds (default 120) for readiness.
 set -euo pipefail
 
-K8S_VERSION=v1.36.3
-ETCD_VERSION=v3.6.8
-HELM_VERSION=v3.21.4
-
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 modules="$here/../tests/control-plane"
+# The versions are the ones the go.mod files pin: the one place that names them (the
+# Rust tests read the same lines, tests/support/mod.rs `pinned_version`).
+pinned() { # module-dir module-path
+	local version
+	version=$(awk -v m="$2" '$1 == m { print $2; exit }' "$modules/$1/go.mod")
+	[[ -n $version ]] || {
+		echo "[control-plane] error: $2 not found in tests/control-plane/$1/go.mod" >&2
+		exit 1
+	}
+	echo "$version"
+}
+K8S_VERSION=$(pinned kubernetes k8s.io/kubernetes)
+ETCD_VERSION=$(pinned etcd go.etcd.io/etcd/server/v3)
+HELM_VERSION=$(pinned helm helm.sh/helm/v3)
 bin_dir="${CXF_K8S_BIN:-$HOME/.cache/cxf-operator/k8s-$K8S_VERSION}"
 binaries=(etcd kube-apiserver kube-controller-manager kubectl helm)
 # Started in this order.
@@ -378,11 +389,12 @@ cmd_env() {
 case "${1:-}" in
 build) cmd_build ;;
 bin-dir) echo "$bin_dir" ;;
+versions) printf 'kubernetes %s\netcd %s\nhelm %s\n' "$K8S_VERSION" "$ETCD_VERSION" "$HELM_VERSION" ;;
 up) cmd_up "${@:2}" ;;
 down) cmd_down "${@:2}" ;;
 env) cmd_env "${@:2}" ;;
 *)
-	sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

@@ -18,10 +18,7 @@ use kube::config::AuthInfo;
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client};
 use serde_json::json;
-use support::{TestNamespace, control_plane, eventually};
-
-const KUBERNETES_VERSION: &str = "v1.36.3";
-const HELM_VERSION: &str = "v3.21.4";
+use support::{TestNamespace, control_plane, eventually, pinned_version};
 
 fn named(name: &str) -> ObjectMeta {
     ObjectMeta {
@@ -246,21 +243,23 @@ async fn finalizes_namespaces_and_collects_garbage() {
 
 #[tokio::test]
 async fn serves_the_pinned_versions_to_kubectl_and_helm() {
+    let kubernetes_version = pinned_version("kubernetes", "k8s.io/kubernetes");
+    let helm_version = pinned_version("helm", "helm.sh/helm/v3");
     let control_plane = control_plane();
     let client = control_plane.client().await;
     assert_eq!(
         client.apiserver_version().await.unwrap().git_version,
-        KUBERNETES_VERSION
+        kubernetes_version
     );
 
     let versions: serde_json::Value =
         serde_json::from_str(&control_plane.kubectl(&["version", "--output=json"]).await).unwrap();
-    assert_eq!(versions["clientVersion"]["gitVersion"], KUBERNETES_VERSION);
-    assert_eq!(versions["serverVersion"]["gitVersion"], KUBERNETES_VERSION);
+    assert_eq!(versions["clientVersion"]["gitVersion"], kubernetes_version);
+    assert_eq!(versions["serverVersion"]["gitVersion"], kubernetes_version);
 
     let helm = control_plane.helm(&["version", "--short"]).await;
     assert!(
-        helm.starts_with(HELM_VERSION),
+        helm.starts_with(&helm_version),
         "helm version --short printed {helm:?}"
     );
 }

@@ -180,6 +180,8 @@ impl Webhook {
             return Ok(None);
         };
         let listener = TcpListener::bind(addr)?;
+        // The bound address: with port 0 (tests, the playground) the port is read from here.
+        let addr = listener.local_addr()?;
         tracing::info!(%addr, "webhook: listening");
         Ok(Some(Self {
             listener,

@@ -213,6 +213,23 @@ fn stdout_if_success(output: &Output, step: &str) -> Result<String, String> {
     }
 }
 
+/// The version of `module` that `tests/control-plane/<dir>/go.mod` pins, such as
+/// `pinned_version("kubernetes", "k8s.io/kubernetes")` = `"v1.36.3"`: the one place the
+/// Kubernetes, etcd and helm versions are written (`scripts/control-plane.sh` reads the
+/// same lines).
+pub fn pinned_version(dir: &str, module: &str) -> String {
+    let path = Path::new(MANIFEST_DIR).join(format!("tests/control-plane/{dir}/go.mod"));
+    let go_mod = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    go_mod
+        .lines()
+        .find_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some(module)).then(|| words.next().map(str::to_owned))?
+        })
+        .unwrap_or_else(|| panic!("{} pins no version of {module}", path.display()))
+}
+
 /// A namespace of its own for one test, `test-<name>-<random>`, deleted when dropped
 /// (also when the test fails).
 #[derive(Debug)]
