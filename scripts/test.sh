@@ -38,6 +38,14 @@ declare -A packages=(
 	[setsid]=util-linux # control-plane processes and their watchdog
 	[lua5.1]=lua5.1     # the Argo CD health check's tests
 	[python3]=python3   # the chart's render checks
+	# The chart on a real node (tests/node/: scripts/node.sh and scripts/image.sh).
+	[buildah]=buildah                                    # images FROM scratch, no registry
+	[containerd]=containerd                              # the node's container runtime (and ctr)
+	[runc]=runc                                          # its OCI runtime (cgroup v1 too)
+	[/usr/lib/cni/bridge]=containernetworking-plugins    # bridge, host-local, loopback
+	[iptables]=iptables                                  # kube-proxy
+	[ip]=iproute2                                        # the node's bridge
+	[objcopy]=binutils                                   # the test image's binary without debug info
 )
 
 install_tools() {
@@ -65,7 +73,7 @@ require_toolchains() {
 started=$SECONDS
 step "tools" install_tools
 step "toolchains" require_toolchains
-step "control-plane binaries" scripts/control-plane.sh build
+step "control-plane and node binaries" scripts/node.sh build
 step "rustfmt" cargo fmt --check
 step "clippy" cargo clippy --locked --all-targets -- -D warnings
 step "cargo test (unit, integration, benches)" cargo test --locked --no-fail-fast --all-targets
