@@ -118,12 +118,10 @@ cmd_build() {
 	for lib in $libraries; do copy_into "$rootfs" "$lib"; done
 	install -D -m 0644 "$certs" "$rootfs/etc/ssl/certs/ca-certificates.crt"
 	install -d -m 1777 "$rootfs/tmp"
-	printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' \
+	printf 'root:x:0:0:root:/:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/:/sbin/nologin\n' \
 		>"$rootfs/etc/passwd"
 	printf 'root:x:0:\nnonroot:x:65532:\n' >"$rootfs/etc/group"
 	printf 'hosts: files dns\n' >"$rootfs/etc/nsswitch.conf"
-	install -d -m 0700 "$rootfs/home/nonroot"
-	chown -R 65532:65532 "$rootfs/home/nonroot"
 	cp "$root/Dockerfile" "$context/Dockerfile"
 	log "building $tag with ${builder[0]}: $(echo "$libraries" | wc -l) libraries from ldd"
 	build_context "$context" "$tag" "$archive"
