@@ -6,7 +6,14 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
 
 pub const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 pub const OPERATOR: &str = env!("CARGO_BIN_EXE_cxf-operator");
@@ -177,6 +184,63 @@ impl Node {
 
     pub fn helm(&self, args: &[&str]) -> String {
         run(self.command("helm").args(args), &format!("helm {args:?}"))
+    }
+
+    /// Until `stop`: server-side dry-run creates of a ListenerRegistration in `namespace`,
+    /// back to back (each one calls the webhook and stores nothing). Returns how many
+    /// were admitted, and each refusal.
+    pub fn admission_probe(
+        &self,
+        namespace: &str,
+        stop: Arc<AtomicBool>,
+    ) -> JoinHandle<(usize, Vec<String>)> {
+        let kubeconfig = self.kubeconfig.clone();
+        let namespace = namespace.to_owned();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the admission probe");
+            runtime.block_on(async move {
+                let kubeconfig = Kubeconfig::read_from(&kubeconfig).expect("the admin kubeconfig");
+                let config =
+                    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                        .await
+                        .expect("a client configuration from the admin kubeconfig");
+                let client = Client::try_from(config).expect("an admin client");
+                let gvk = GroupVersionKind::gvk("cxf.dev", "v1alpha1", "ListenerRegistration");
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(client, &namespace, &ApiResource::from_gvk(&gvk));
+                let listener: DynamicObject = serde_json::from_value(serde_json::json!({
+                    "apiVersion": "cxf.dev/v1alpha1",
+                    "kind": "ListenerRegistration",
+                    "metadata": { "name": "admission-probe" },
+                    "spec": {
+                        "registrationMethod": "Hub",
+                        "affiliatedApis": [{
+                            "apiName": "party",
+                            "apiVersion": "v4",
+                            "query": "/eventType eq \"OrganizationCreateEvent\"",
+                        }],
+                        "listenerUrl": "http://admission-probe.example:8080/listener",
+                    },
+                }))
+                .expect("a ListenerRegistration");
+                let dry_run = PostParams {
+                    dry_run: true,
+                    ..PostParams::default()
+                };
+                let (mut admitted, mut refused) = (0, Vec::new());
+                while !stop.load(Ordering::Relaxed) {
+                    match api.create(&dry_run, &listener).await {
+                        Ok(_) => admitted += 1,
+                        Err(e) => refused.push(e.to_string()),
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                (admitted, refused)
+            })
+        })
     }
 
     /// Imports docker-archive images into the node's containerd.

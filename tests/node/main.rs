@@ -298,34 +298,11 @@ fn scenario(node: &Node, simulator: &Simulator, work: &Path) {
     ]);
 
     // helm upgrade to a new image rolls the pods one at a time: the webhook answers
-    // every admission meanwhile (server-side dry runs call it and store nothing).
+    // every admission meanwhile (server-side dry runs, back to back, call it and store
+    // nothing), also while a replaced pod stops.
     let step = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
-    let probe = {
-        let stop = Arc::clone(&stop);
-        // A create (never "unchanged", so the API server always asks the webhook).
-        let mut apply = node.command("kubectl");
-        apply.args([
-            "create",
-            "--dry-run=server",
-            "-n",
-            &examples[1],
-            "-f",
-            work.join("listener-after-handover.yaml").to_str().unwrap(),
-        ]);
-        std::thread::spawn(move || {
-            let mut refused = Vec::new();
-            let mut admitted = 0;
-            while !stop.load(Ordering::Relaxed) {
-                match harness::try_run(&mut apply) {
-                    Ok(_) => admitted += 1,
-                    Err(e) => refused.push(e),
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            (admitted, refused)
-        })
-    };
+    let probe = node.admission_probe(&examples[1], Arc::clone(&stop));
     node.helm(&[
         "upgrade",
         RELEASE,
