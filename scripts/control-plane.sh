@@ -259,19 +259,19 @@ show_logs() { # dir
 # Starts the three components once; returns 2 if a port was taken meanwhile (retry).
 # With a node IP, the apiserver serves on that IP (where pods reach it through the
 # `kubernetes` Service) and runs what pods on a node need: the ServiceAccount admission
-# (token volumes), the Node authorizer, and the controllers of Deployments, ReplicaSets,
-# EndpointSlices and the kube-root-ca.crt ConfigMaps; it calls webhooks at their
-# Service's endpoints (--enable-aggregator-routing).
+# (token volumes), the Node authorizer, and the controllers of nodes (lifting the
+# not-ready taint), Deployments, ReplicaSets, EndpointSlices and the kube-root-ca.crt
+# ConfigMaps; it calls webhooks at their Service's endpoints (--enable-aggregator-routing).
 start_components() { # dir [node-ip]
 	local dir=$1 pki=$1/pki node_ip=${2:-} etcd_client etcd_peer apiserver_port reason
 	read -r etcd_client etcd_peer apiserver_port < <(free_ports 3)
 	local address=${node_ip:-127.0.0.1}
 	local url="https://$address:$apiserver_port"
-	local node_flags=(--disable-admission-plugins=ServiceAccount --authorization-mode=RBAC
+	local mode_flags=(--disable-admission-plugins=ServiceAccount --authorization-mode=RBAC
 		--endpoint-reconciler-type=none)
 	local controllers=namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller,clusterrole-aggregation-controller
 	if [[ -n $node_ip ]]; then
-		node_flags=(--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction
+		mode_flags=(--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction
 			--enable-aggregator-routing=true)
 		controllers+=,node-lifecycle-controller,deployment-controller,replicaset-controller,endpointslice-controller,root-ca-certificate-publisher-controller,disruption-controller,pod-garbage-collector-controller
 	fi
@@ -305,7 +305,7 @@ start_components() { # dir [node-ip]
 		--service-account-key-file="$pki/service-account.key" \
 		--service-account-signing-key-file="$pki/service-account.key" \
 		--allow-privileged=true \
-		"${node_flags[@]}"
+		"${mode_flags[@]}"
 	reason=$(wait_for "$dir" "$deadline" "kube-apiserver /readyz" api "$dir" /readyz) || {
 		grep -q 'address already in use' "$dir/kube-apiserver.log" && return 2
 		log "$reason"
