@@ -1,22 +1,17 @@
-# syntax=docker/dockerfile:1
-# The cxf-operator image: a release build on Debian 12 (bookworm), run on distroless's
-# glibc image of the same Debian release, as the non-root user 65532.
+# The cxf-operator image: FROM scratch, so no base image is pulled from any registry. It
+# holds the release binary, the shared libraries `ldd` lists for it (glibc's, from the
+# machine that built it), CA certificates, and /etc/passwd and /etc/group naming the
+# non-root user 65532 it runs as.
 #
-#   docker build -t cxf-operator:0.1.0 .
+# scripts/image.sh builds the binary and lays out the build context (this file and
+# rootfs/), then builds it with buildah, podman or docker:
 #
-# Not exercised by the project's tests (no container runtime on our machines).
+#   scripts/image.sh build --tag registry.example.com/cxf-operator:0.1.0
+#
+# The project's tests build it this way and run it on a node (tests/node/).
 
-FROM rust:1-bookworm AS build
-WORKDIR /src
-COPY . .
-# Caches keep the crate registry and the build between image builds.
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin cxf-operator \
- && install -D -m 0755 target/release/cxf-operator /out/cxf-operator
-
-FROM gcr.io/distroless/cc-debian12:nonroot
-COPY --from=build /out/cxf-operator /usr/local/bin/cxf-operator
+FROM scratch
+COPY rootfs/ /
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/cxf-operator"]
 CMD ["run"]

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # A real Kubernetes control plane (etcd + kube-apiserver + kube-controller-manager),
 # built from Go modules and run on free 127.0.0.1 ports, the way controller-runtime's
-# envtest runs them. Also builds kubectl and helm from the same pinned modules.
+# envtest runs them. Also builds kubectl and helm from the same pinned modules, and the
+# node's kubelet, kube-proxy and kube-scheduler (scripts/node.sh runs them).
 #
 #   scripts/control-plane.sh build                   build the binaries once (cached)
 #   scripts/control-plane.sh bin-dir                 print where the binaries are
 #   scripts/control-plane.sh versions                print the pinned versions (from the go.mod files)
-#   scripts/control-plane.sh up DIR [--owner PID]    start a control plane whose state lives in DIR;
-#                                                    with --owner, it is stopped when PID exits
+#   scripts/control-plane.sh up DIR [--owner PID] [--node-ip IP]
+#                                                    start a control plane whose state lives in DIR;
+#                                                    with --owner, it is stopped when PID exits;
+#                                                    with --node-ip, for a node (scripts/node.sh)
 #   scripts/control-plane.sh env DIR                 print `export KUBECONFIG=... PATH=...` for it
 #   scripts/control-plane.sh down DIR                stop it and remove DIR
 #
@@ -33,9 +36,13 @@ K8S_VERSION=$(pinned kubernetes k8s.io/kubernetes)
 ETCD_VERSION=$(pinned etcd go.etcd.io/etcd/server/v3)
 HELM_VERSION=$(pinned helm helm.sh/helm/v3)
 bin_dir="${CXF_K8S_BIN:-$HOME/.cache/cxf-operator/k8s-$K8S_VERSION}"
-binaries=(etcd kube-apiserver kube-controller-manager kubectl helm)
+binaries=(etcd kube-apiserver kube-controller-manager kubectl helm kubelet kube-proxy kube-scheduler)
+# What `up` needs.
+control_plane_binaries=(etcd kube-apiserver kube-controller-manager kubectl helm)
 # Started in this order.
 components=(etcd kube-apiserver kube-controller-manager)
+service_cluster_ip_range=10.0.0.0/24
+kubernetes_service_ip=10.0.0.1 # the first address of the range
 
 log() { printf '[control-plane] %s\n' "$*" >&2; }
 die() {
@@ -43,9 +50,9 @@ die() {
 	exit 1
 }
 
-missing_binaries() {
+missing_binaries() { # names...
 	local b
-	for b in "${binaries[@]}"; do
+	for b in "$@"; do
 		[[ -x "$bin_dir/$b" ]] || echo "$b"
 	done
 }
@@ -75,7 +82,7 @@ cmd_build() {
 		flock 9
 	fi
 	local missing
-	missing=$(missing_binaries)
+	missing=$(missing_binaries "${binaries[@]}")
 	if [[ -z "$missing" ]]; then
 		log "binaries present in $bin_dir"
 		return
@@ -87,7 +94,7 @@ cmd_build() {
 	for b in $missing; do
 		case $b in
 		etcd) go_build etcd etcd go.etcd.io/etcd/server/v3 ;;
-		kube-apiserver | kube-controller-manager | kubectl)
+		kube-apiserver | kube-controller-manager | kubectl | kubelet | kube-proxy | kube-scheduler)
 			go_build kubernetes "$b" "k8s.io/kubernetes/cmd/$b" "$kver"
 			;;
 		helm)
@@ -126,11 +133,13 @@ free_ports() {
 	echo "${chosen[@]}"
 }
 
-# Certificates: a throwaway CA, a serving cert for 127.0.0.1/localhost, client certs
-# for the admin and the controller-manager (both in system:masters), and one RSA key
-# that signs and verifies service-account tokens.
-make_certs() {
-	local pki=$1
+# Certificates: a throwaway CA, a serving cert for 127.0.0.1/localhost (and with a node,
+# for the node IP and the `kubernetes` Service that pods call), client certs for the
+# admin and the controller-manager (both in system:masters), and one RSA key that signs
+# and verifies service-account tokens.
+make_certs() { # pki [node-ip]
+	local pki=$1 san=IP:127.0.0.1,DNS:localhost
+	[[ -z ${2:-} ]] || san+=",IP:$2,IP:$kubernetes_service_ip,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
 	mkdir -p "$pki"
 	(
 		cd "$pki"
@@ -148,7 +157,7 @@ make_certs() {
 		sign apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,DNS:localhost"
+subjectAltName=$san"
 		local client="basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
@@ -259,10 +268,24 @@ show_logs() { # dir
 }
 
 # Starts the three components once; returns 2 if a port was taken meanwhile (retry).
-start_components() { # dir
-	local dir=$1 pki=$1/pki etcd_client etcd_peer apiserver_port reason
+# With a node IP, the apiserver serves on that IP (where pods reach it through the
+# `kubernetes` Service) and runs what pods on a node need: the ServiceAccount admission
+# (token volumes), the Node authorizer, and the controllers of nodes (lifting the
+# not-ready taint), Deployments, ReplicaSets, EndpointSlices and the kube-root-ca.crt
+# ConfigMaps; it calls webhooks at their Service's endpoints (--enable-aggregator-routing).
+start_components() { # dir [node-ip]
+	local dir=$1 pki=$1/pki node_ip=${2:-} etcd_client etcd_peer apiserver_port reason
 	read -r etcd_client etcd_peer apiserver_port < <(free_ports 3)
-	local url="https://127.0.0.1:$apiserver_port"
+	local address=${node_ip:-127.0.0.1}
+	local url="https://$address:$apiserver_port"
+	local mode_flags=(--disable-admission-plugins=ServiceAccount --authorization-mode=RBAC
+		--endpoint-reconciler-type=none)
+	local controllers=namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller,clusterrole-aggregation-controller
+	if [[ -n $node_ip ]]; then
+		mode_flags=(--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction
+			--enable-aggregator-routing=true)
+		controllers+=,node-lifecycle-controller,deployment-controller,replicaset-controller,endpointslice-controller,root-ca-certificate-publisher-controller,disruption-controller,pod-garbage-collector-controller
+	fi
 	echo "$url" >"$dir/apiserver-url"
 	write_kubeconfig "$dir/kubeconfig" "$url" admin "$pki"
 	write_kubeconfig "$dir/controller-manager.kubeconfig" "$url" controller-manager "$pki"
@@ -284,18 +307,16 @@ start_components() { # dir
 
 	start "$dir" kube-apiserver \
 		--etcd-servers="http://127.0.0.1:$etcd_client" \
-		--bind-address=127.0.0.1 --advertise-address=127.0.0.1 \
+		--bind-address="$address" --advertise-address="$address" \
 		--secure-port="$apiserver_port" --cert-dir="$dir/apiserver-certs" \
 		--tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
 		--client-ca-file="$pki/ca.crt" \
-		--authorization-mode=RBAC \
-		--service-cluster-ip-range=10.0.0.0/24 \
+		--service-cluster-ip-range="$service_cluster_ip_range" \
 		--service-account-issuer="$url" \
 		--service-account-key-file="$pki/service-account.key" \
 		--service-account-signing-key-file="$pki/service-account.key" \
-		--disable-admission-plugins=ServiceAccount \
 		--allow-privileged=true \
-		--endpoint-reconciler-type=none
+		"${mode_flags[@]}"
 	reason=$(wait_for "$dir" "$deadline" "kube-apiserver /readyz" api "$dir" /readyz) || {
 		grep -q 'address already in use' "$dir/kube-apiserver.log" && return 2
 		log "$reason"
@@ -308,7 +329,7 @@ start_components() { # dir
 	# view) pick up rules labelled for aggregation. --secure-port=0: no serving port.
 	start "$dir" kube-controller-manager \
 		--kubeconfig="$dir/controller-manager.kubeconfig" \
-		--controllers=namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller,clusterrole-aggregation-controller \
+		--controllers="$controllers" \
 		--service-account-private-key-file="$pki/service-account.key" \
 		--root-ca-file="$pki/ca.crt" \
 		--use-service-account-credentials=false \
@@ -330,16 +351,19 @@ start_watchdog() { # dir owner
 }
 
 cmd_up() {
-	local dir=${1:-} owner=
-	[[ -n $dir ]] || die "usage: $0 up DIR [--owner PID]"
+	local dir=${1:-} owner= node_ip=
+	[[ -n $dir ]] || die "usage: $0 up DIR [--owner PID] [--node-ip IP]"
 	shift
-	case "${1:-}" in
-	--owner) owner=${2:?--owner needs a PID} ;;
-	"") ;;
-	*) die "unknown argument to up: $1" ;;
-	esac
+	while (($#)); do
+		case "$1" in
+		--owner) owner=${2:?--owner needs a PID} ;;
+		--node-ip) node_ip=${2:?--node-ip needs an address} ;;
+		*) die "unknown argument to up: $1" ;;
+		esac
+		shift 2
+	done
 	local missing
-	missing=$(missing_binaries)
+	missing=$(missing_binaries "${control_plane_binaries[@]}")
 	[[ -z $missing ]] || die "missing $(echo "$missing" | tr '\n' ' ')in $bin_dir: run scripts/control-plane.sh build (a cold build takes about 20 minutes on 2 cores)"
 	command -v openssl >/dev/null || die "openssl is needed to generate certificates (apt-get install openssl)"
 	command -v curl >/dev/null || die "curl is needed to wait for readiness (apt-get install curl)"
@@ -347,10 +371,10 @@ cmd_up() {
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
 	local started=$SECONDS attempt status
-	make_certs "$dir/pki"
+	make_certs "$dir/pki" "$node_ip"
 	for attempt in 1 2 3; do
 		status=0
-		start_components "$dir" || status=$?
+		start_components "$dir" "$node_ip" || status=$?
 		((status == 2)) || break
 		log "a port was taken while starting (attempt $attempt); retrying on other ports"
 		stop_components "$dir"

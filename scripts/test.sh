@@ -36,6 +36,14 @@ declare -A packages=(
 	[curl]=curl         # control-plane readiness, the playground
 	[flock]=util-linux  # serializes control-plane builds
 	[setsid]=util-linux # control-plane processes and their watchdog
+	# The chart on a real node (tests/node/: scripts/node.sh and scripts/image.sh).
+	[buildah]=buildah                                    # images FROM scratch, no registry
+	[containerd]=containerd                              # the node's container runtime (and ctr)
+	[runc]=runc                                          # its OCI runtime (cgroup v1 too)
+	[/usr/lib/cni/bridge]=containernetworking-plugins    # bridge, host-local, loopback
+	[iptables]=iptables                                  # kube-proxy
+	[ip]=iproute2                                        # the node's bridge
+	[objcopy]=binutils                                   # the test image's binary without debug info
 )
 
 install_tools() {
@@ -63,7 +71,7 @@ require_toolchains() {
 started=$SECONDS
 step "tools" install_tools
 step "toolchains" require_toolchains
-step "control-plane binaries" scripts/control-plane.sh build
+step "control-plane and node binaries" scripts/node.sh build
 step "Argo CD's health engine (tests/chart runs health.lua in it)" scripts/argocd-health.sh build
 step "rustfmt" cargo fmt --check
 step "clippy" cargo clippy --locked --all-targets -- -D warnings

@@ -145,38 +145,51 @@ pub async fn write_ca_bundle(
         source,
     };
     let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    let config = api.get(name).await.map_err(failed)?;
-    let webhooks = config.webhooks.unwrap_or_default();
-    let operations: Vec<serde_json::Value> = webhooks
-        .iter()
-        .enumerate()
-        .filter(|(_, w)| {
-            w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice()) != Some(ca_pem.as_bytes())
-        })
-        .map(|(i, _)| {
-            serde_json::json!({
-                "op": "add",
-                "path": format!("/webhooks/{i}/clientConfig/caBundle"),
-                "value": ByteString(ca_pem.as_bytes().to_vec()),
+    let mut lost_race = None;
+    for _ in 0..ATTEMPTS {
+        let config = api.get(name).await.map_err(failed)?;
+        let webhooks = config.webhooks.unwrap_or_default();
+        let operations: Vec<serde_json::Value> = webhooks
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| {
+                w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice())
+                    != Some(ca_pem.as_bytes())
             })
-        })
-        .collect();
-    if operations.is_empty() {
-        return Ok(());
+            .map(|(i, _)| {
+                serde_json::json!({
+                    "op": "add",
+                    "path": format!("/webhooks/{i}/clientConfig/caBundle"),
+                    "value": ByteString(ca_pem.as_bytes().to_vec()),
+                })
+            })
+            .collect();
+        if operations.is_empty() {
+            return Ok(());
+        }
+        // Guarded: if the configuration changed since it was read (another replica
+        // wrote it), the patch fails and it is read again at once: replicas starting
+        // together serve their certificate only once this returns.
+        let mut guarded = vec![
+            serde_json::json!({"op": "test", "path": "/metadata/resourceVersion", "value": config.metadata.resource_version}),
+        ];
+        guarded.extend(operations);
+        let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(guarded))
+            .expect("test and add operations are valid JSON patch operations");
+        match api
+            .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(config = %name, "webhook: wrote the caBundle");
+                return Ok(());
+            }
+            // A failed `test` operation is 422; a conflict, 409.
+            Err(e) if is_status(&e, 422) || is_status(&e, 409) => lost_race = Some(e),
+            Err(e) => return Err(failed(e)),
+        }
     }
-    // Guarded: if the configuration changed since it was read, the patch fails and the
-    // next round reads it again.
-    let mut guarded = vec![
-        serde_json::json!({"op": "test", "path": "/metadata/resourceVersion", "value": config.metadata.resource_version}),
-    ];
-    guarded.extend(operations);
-    let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(guarded))
-        .expect("test and add operations are valid JSON patch operations");
-    api.patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
-        .await
-        .map_err(failed)?;
-    tracing::info!(config = %name, "webhook: wrote the caBundle");
-    Ok(())
+    Err(failed(lost_race.expect("ATTEMPTS > 0: a patch was tried")))
 }
 
 fn is_status(error: &kube::Error, code: u16) -> bool {

@@ -191,6 +191,49 @@ async fn served_certificate(port: u16, ca_pem: &str) -> Option<Vec<u8>> {
     info.peer_certificate().map(<[u8]>::to_vec)
 }
 
+/// Replicas that start together all write the same caBundle; each one's patch is
+/// guarded by the resourceVersion it read, so all but one fail the guard. A replica
+/// serves its certificate only once its write succeeds (else a rotation could serve a
+/// certificate the API server does not trust yet), so a failed guard must be retried at
+/// once: seen on a node, the loser was Ready behind the Service without a certificate
+/// for the 10 s of its retry, and the API server got `tls: access denied`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_all_write_the_ca_bundle() {
+    let client = support::control_plane().client().await;
+    let ns = TestNamespace::create(&client, "ca-bundle-race").await;
+    let config = format!("cxf-race-{}", ns.name());
+    let registration: ValidatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": config},
+        "webhooks": [{
+            "name": "validate.cxf.dev", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+            "clientConfig": {"url": "https://127.0.0.1:1/validate"},
+            "rules": [{"apiGroups": ["cxf.dev"], "apiVersions": ["v1alpha1"], "operations": ["CREATE"], "resources": ["nothing"]}],
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns.name()}},
+        }],
+    }))
+    .unwrap();
+    let configs = Api::<ValidatingWebhookConfiguration>::all(client.clone());
+    configs
+        .create(&PostParams::default(), &registration)
+        .await
+        .unwrap();
+    let shared = cert_secret::ensure(&client, &policy(ns.name(), 3600, 600))
+        .await
+        .unwrap();
+    let write = || cert_secret::write_ca_bundle(&client, &config, &shared.ca_pem);
+    let writes = futures::future::join_all([write(), write(), write(), write(), write()]).await;
+    for result in writes {
+        result.expect("every replica's caBundle write succeeds");
+    }
+    let written = configs.get(&config).await.unwrap().webhooks.unwrap()[0]
+        .client_config
+        .ca_bundle
+        .clone()
+        .unwrap();
+    assert_eq!(written.0, shared.ca_pem.as_bytes());
+    configs.delete(&config, &Default::default()).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_cert_manager_the_mounted_files_are_served_and_reloaded() {
     let client = support::control_plane().client().await;

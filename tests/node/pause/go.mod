@@ -1,0 +1,3 @@
+module cxf.dev/node/pause
+
+go 1.26.0
