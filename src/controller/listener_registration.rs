@@ -1,33 +1,38 @@
-//! ListenerRegistration: creates (never twice), patches (only what differs), adopts and
-//! deletes the framework's listener registration.
+//! ListenerRegistration: gathers the facts (the newest status, the annotations, the
+//! credentials, what the framework last showed), asks [`reconcile::listener_registration`]
+//! for the next step, and acts on it. The guarantees are written in [`crate::reconcile`].
 
 use std::sync::Arc;
 
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
 use tracing::info;
 
-use super::context::{Context, FINALIZER, apply_external_id};
+use super::context::Context;
 use super::error::Error;
-use super::observed::{Known, by_id};
-use super::outcome::{self, Sync};
+use super::finalizer;
+use super::outcome::{self, Done, Phase};
 use super::secrets;
-use crate::admin::AdminClient;
+use super::state::ConnectionState;
 use crate::desired::{credentials, listener_registration as desired};
 use crate::framework::model::{self, ListenerAuth};
+use crate::reconcile::listener_registration::{self as planner, Cleanup, CleanupFacts, Facts, Plan};
+use crate::reconcile::{Read, Seen};
 use crate::resources::listener_registration::{
-    ListenerDeletionPolicy, ListenerRegistration, ListenerRegistrationStatus, RegistrationMethod,
+    ListenerRegistration, ListenerRegistrationStatus, PendingCreate, RegistrationMethod,
 };
 use crate::resources::{
-    ABANDON_ANNOTATION, EXTERNAL_ID_ANNOTATION, annotation, conditions, is_abandoned,
+    EXTERNAL_ID_ANNOTATION, PENDING_CREATE_ANNOTATION, annotation, conditions, is_abandoned,
 };
 
 /// Name of this controller in metrics.
 pub const CONTROLLER: &str = "listener_registration";
 
-/// Reconciles one ListenerRegistration, behind the finalizer.
+/// Most plan-and-act rounds in one reconcile (reads, an adoption, then the write).
+const MAX_STEPS: usize = 6;
+
+/// Reconciles one ListenerRegistration.
 pub async fn reconcile(
     registration: Arc<ListenerRegistration>,
     ctx: Arc<Context>,
@@ -35,229 +40,205 @@ pub async fn reconcile(
     ctx.metrics.reconcile.reconciled(CONTROLLER);
     let namespace = registration.namespace().unwrap_or_default();
     let api: Api<ListenerRegistration> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, registration, |event| async {
-        match event {
-            Finalizer::Apply(r) => apply(&r, &ctx, &api).await,
-            Finalizer::Cleanup(r) => report_cleanup(&r, &ctx, &api).await,
+    let own = registration.status.as_ref();
+    let mut status = ctx.latest_status(&*registration, own).unwrap_or_default();
+    let connection = ctx.connection(&namespace, registration.connection_name());
+    let (result, phase) = if registration.meta().deletion_timestamp.is_some() {
+        if !finalizer::has(&*registration) {
+            return Ok(Action::await_change());
         }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
-}
-
-/// Runs the steps, then reports the outcome in status: a user error waits for a change,
-/// a transient one is retried with backoff.
-async fn apply(
-    registration: &ListenerRegistration,
-    ctx: &Context,
-    api: &Api<ListenerRegistration>,
-) -> Result<Action, Error> {
-    let mut status = ctx
-        .latest_status(registration, registration.status.as_ref())
-        .unwrap_or_default();
-    let result = sync(registration, ctx, api, &mut status).await;
+        let result = cleanup(&registration, &ctx, &api, &mut status).await;
+        if result.is_ok() {
+            let _ = ctx
+                .triggers
+                .connections
+                .unbounded_send(kube::runtime::reflector::ObjectRef::new(registration.connection_name()).within(&namespace));
+        }
+        (result, Phase::Cleanup)
+    } else {
+        let result = match &connection {
+            Ok(connection) => apply(&registration, &ctx, &api, connection, &mut status).await,
+            Err(e) => Err(clone_refusal(e)),
+        };
+        (
+            result,
+            Phase::Apply(conditions::REASON_RECONCILED, "the framework registration matches"),
+        )
+    };
     outcome::report(
-        registration,
-        registration.status.as_ref(),
-        ctx,
-        api,
+        CONTROLLER,
+        &*registration,
+        own,
+        &ctx,
+        &api,
         status,
         result,
-        "the framework registration matches",
+        phase,
+        connection.as_deref().ok(),
     )
     .await
 }
 
-async fn sync(
+/// The connection's refusal, again (the error is reported, the original kept for the
+/// connection slow-down).
+fn clone_refusal(e: &Error) -> Error {
+    match e {
+        Error::SlowedDown(wait) => Error::SlowedDown(*wait),
+        other => Error::ConnectionNotReady(other.to_string()),
+    }
+}
+
+/// Plans and acts until the registration matches or must wait.
+async fn apply(
     registration: &ListenerRegistration,
     ctx: &Context,
     api: &Api<ListenerRegistration>,
+    connection: &ConnectionState,
     status: &mut ListenerRegistrationStatus,
-) -> Result<Sync, Error> {
+) -> Result<Done, Error> {
     let namespace = registration.namespace().unwrap_or_default();
-    let connection = registration.connection_name();
-    let admin = ctx.admin(&namespace, connection)?;
     let auth = read_auth(registration, &ctx.client, &namespace).await?;
-    let uid = registration.uid().unwrap_or_default();
-    let hash = credentials::hash(&uid, auth.as_ref());
+    let hash = credentials::hash(&registration.uid().unwrap_or_default(), auth.as_ref());
     let want = desired::desired(&registration.spec, auth);
-    let reference = registration.object_ref(&());
-
-    let adopting = status.external_id.is_none();
-    let id = match status
-        .external_id
-        .clone()
-        .or_else(|| annotation(&registration.metadata, EXTERNAL_ID_ANNOTATION).map(str::to_owned))
-    {
-        Some(id) => id,
-        None => match find_pending(&admin, status).await? {
-            Pending::Found(found) => {
-                let id = found.id.clone().unwrap_or_default();
-                ctx.with_observed(&namespace, connection, |o| o.set_registration(&id, *found));
+    let pending = pending_marker(registration)?;
+    let adopt_id = annotation(&registration.metadata, EXTERNAL_ID_ANNOTATION);
+    let claims = |id: &str| holder(ctx, registration, id);
+    let mut candidates: Option<Vec<model::ListenerRegistration>> = None;
+    let mut confirmed: Vec<(String, Option<model::ListenerRegistration>)> = Vec::new();
+    let mut object = registration.clone();
+    for _ in 0..MAX_STEPS {
+        let seen = |id: &str| match confirmed.iter().find(|(c, _)| c == id) {
+            Some((_, Some(found))) => Seen::Present(found.clone()),
+            Some((_, None)) => Seen::Gone,
+            None => connection.seen(id),
+        };
+        let probe = desired::pending_create(&want, Vec::new(), None);
+        let matching = connection.with::<model::ListenerRegistration, _>(|all| {
+            all.map(|all| {
+                all.values()
+                    .filter(|r| desired::matches_pending(&probe, r))
+                    .filter_map(|r| r.id.clone())
+                    .collect()
+            })
+        });
+        let plan = planner::plan(&Facts {
+            generation: registration.meta().generation,
+            status,
+            adopt_id,
+            pending: pending.as_ref(),
+            want: &want,
+            credentials_hash: &hash,
+            seen: &seen,
+            matching,
+            claims: &claims,
+            candidates: candidates.as_deref(),
+        });
+        match plan {
+            Plan::Read(Read::List) => connection.fill::<model::ListenerRegistration>().await?,
+            Plan::Read(Read::Get(id)) => {
+                let found = connection.admin.get_registration(&id).await?;
+                connection.record(&id, found.clone());
+                confirmed.push((id, found));
+            }
+            Plan::Read(Read::Candidates) => {
+                let url = &want.listener_locality.external_listener.listener_url;
+                let listed = connection
+                    .admin
+                    .list_registrations(&[("listener-url", url.as_str())])
+                    .await?;
+                candidates = Some(listed);
+            }
+            Plan::Create(pending) => {
+                return create(registration, &object, ctx, api, connection, status, &want, &hash, pending, None).await;
+            }
+            Plan::Recreate { gone, pending } => {
                 ctx.event(
-                    &reference,
-                    false,
-                    "Adopted",
+                    registration,
+                    true,
+                    "Drift",
                     "Create",
-                    format!("found registration {id} from an earlier create"),
+                    format!("registration {gone} was deleted on the framework (confirmed by a read): creating it again"),
                 )
                 .await;
-                status.credentials_hash = None;
-                id
+                return create(registration, &object, ctx, api, connection, status, &want, &hash, pending, Some(gone)).await;
             }
-            Pending::Ambiguous(ids) => {
-                return Ok(Sync::Blocked(
-                    conditions::REASON_AMBIGUOUS_CREATE,
-                    format!(
-                        "an earlier create may have succeeded and registrations {} all match it: set annotation {EXTERNAL_ID_ANNOTATION} to the one to keep (and delete the others on the framework)",
-                        ids.join(", ")
-                    ),
-                ));
+            Plan::Adopt { id, lost_create } => {
+                object = ensure_finalizer(api, object).await?;
+                if let Some(found) = candidates.iter().flatten().find(|r| r.id.as_deref() == Some(&id)) {
+                    connection.record(&id, Some(found.clone()));
+                    confirmed.push((id.clone(), Some(found.clone())));
+                }
+                status.external_id = Some(id.clone());
+                let note = if lost_create {
+                    // What the lost create sent may be older than the Secrets: send again.
+                    status.credentials_hash = None;
+                    format!("found registration {id} from an earlier create whose answer was lost")
+                } else {
+                    format!("took registration {id} in charge ({EXTERNAL_ID_ANNOTATION})")
+                };
+                ctx.event(registration, false, "Adopted", "Adopt", note).await;
             }
-            Pending::None => {
-                return create(registration, ctx, api, &admin, status, &want, hash).await;
+            Plan::Patch { id, patch, drift } => {
+                ensure_finalizer(api, object).await?;
+                connection.admin.patch_registration(&id, &patch).await?;
+                let mut now = want.clone();
+                now.id = Some(id.clone());
+                connection.record(&id, Some(now));
+                status.credentials_hash = Some(hash);
+                let (reason, note) = if drift {
+                    ("Drift", format!("registration {id} was changed on the framework: put back"))
+                } else {
+                    ("Updated", format!("patched registration {id} ({} operations)", patch.0.len()))
+                };
+                info!(registration = %registration.name_any(), %namespace, id, reason, "patched");
+                ctx.event(registration, drift, reason, "Update", note).await;
+                return Ok(Done::Synced);
             }
-        },
-    };
-
-    let observed = observed(ctx, &admin, &namespace, connection, &id, adopting).await?;
-    let Some(observed) = observed else {
-        if adopting
-            && status.pending_create.is_none()
-            && annotation(&registration.metadata, EXTERNAL_ID_ANNOTATION) == Some(id.as_str())
-        {
-            return Ok(Sync::Blocked(
-                conditions::REASON_ADOPT_TARGET_NOT_FOUND,
-                format!(
-                    "annotation {EXTERNAL_ID_ANNOTATION} names registration {id}, which the framework does not have"
-                ),
-            ));
+            Plan::InSync(_) => {
+                ensure_finalizer(api, object).await?;
+                status.credentials_hash = Some(hash);
+                return Ok(Done::Synced);
+            }
+            Plan::Wait(wait) => return Ok(Done::Wait(wait)),
         }
-        ctx.event(
-            &reference,
-            true,
-            "Drift",
-            "Create",
-            format!("registration {id} was deleted on the framework: creating it again"),
-        )
-        .await;
-        status.external_id = None;
-        return create(registration, ctx, api, &admin, status, &want, hash).await;
-    };
-    if adopting {
-        status.external_id = Some(id.clone());
-        status.pending_create = None;
-        ctx.event(
-            &reference,
-            false,
-            "Adopted",
-            "Adopt",
-            format!("took registration {id} in charge"),
-        )
-        .await;
     }
-    let send_credentials = status.credentials_hash.as_deref() != Some(hash.as_str());
-    let patch = desired::patch(&want, &observed, send_credentials);
-    if !patch.0.is_empty() {
-        let in_sync_before =
-            registration.meta().generation == status.observed_generation && !send_credentials;
-        admin.patch_registration(&id, &patch).await?;
-        let mut now = want.clone();
-        now.id = Some(id.clone());
-        ctx.with_observed(&namespace, connection, |o| o.set_registration(&id, now));
-        let (reason, note) = if in_sync_before {
-            (
-                "Drift",
-                format!("registration {id} was changed on the framework: put back"),
-            )
-        } else {
-            (
-                "Updated",
-                format!("patched registration {id} ({} operations)", patch.0.len()),
-            )
-        };
-        info!(registration = %registration.name_any(), %namespace, id, reason, "patched");
-        ctx.event(&reference, in_sync_before, reason, "Update", note)
-            .await;
-    }
-    status.credentials_hash = Some(hash);
-    if annotation(&registration.metadata, EXTERNAL_ID_ANNOTATION) != Some(id.as_str()) {
-        apply_external_id(api, &registration.name_any(), &id).await?;
-    }
-    Ok(Sync::Done)
+    Err(Error::InvalidState(format!(
+        "no decision after {MAX_STEPS} steps: please report this"
+    )))
 }
 
-/// The registration `id` as last seen, listing once if this connection was never listed
-/// (or, when `adopting`, if the object was not seen yet: it may be new).
-async fn observed(
-    ctx: &Context,
-    admin: &AdminClient,
-    namespace: &str,
-    connection: &str,
-    id: &str,
-    adopting: bool,
-) -> Result<Option<model::ListenerRegistration>, Error> {
-    match ctx
-        .with_observed(namespace, connection, |o| o.registration(id))
-        .unwrap_or(Known::Unknown)
-    {
-        Known::Present(r) => return Ok(Some(r)),
-        Known::Absent if !adopting => return Ok(None),
-        Known::Absent | Known::Unknown => {}
+/// Adds the finalizer if it is missing (one write), before the framework is touched.
+async fn ensure_finalizer(
+    api: &Api<ListenerRegistration>,
+    object: ListenerRegistration,
+) -> Result<ListenerRegistration, Error> {
+    if finalizer::has(&object) {
+        return Ok(object);
     }
-    let writes = ctx.with_observed(namespace, connection, |o| o.writes);
-    let all = by_id(admin.list_registrations(&[]).await?, |r| r.id.as_ref());
-    let found = all.get(id).cloned();
-    ctx.with_observed(namespace, connection, |o| {
-        if Some(o.writes) == writes {
-            o.registrations = Some(all);
-        }
-    });
-    Ok(found)
+    finalizer::mark(api, &object, None).await
 }
 
-enum Pending {
-    None,
-    Found(Box<model::ListenerRegistration>),
-    Ambiguous(Vec<String>),
-}
-
-/// After an interrupted create, the registrations that match what was sent.
-async fn find_pending(
-    admin: &AdminClient,
-    status: &ListenerRegistrationStatus,
-) -> Result<Pending, Error> {
-    let Some(pending) = &status.pending_create else {
-        return Ok(Pending::None);
-    };
-    let listed = admin
-        .list_registrations(&[("listener-url", pending.listener_url.as_str())])
-        .await?;
-    let mut matching: Vec<model::ListenerRegistration> = listed
-        .into_iter()
-        .filter(|r| r.id.is_some() && desired::matches_pending(pending, r))
-        .collect();
-    Ok(match matching.len() {
-        0 => Pending::None,
-        1 => Pending::Found(Box::new(matching.remove(0))),
-        _ => Pending::Ambiguous(matching.into_iter().filter_map(|r| r.id).collect()),
-    })
-}
-
-/// Records the pending create in status, then creates.
+/// Records the pending create with the finalizer (one write, conditional on the
+/// object's version), sends the create, and records the id in `status`.
+#[allow(clippy::too_many_arguments)]
 async fn create(
     registration: &ListenerRegistration,
+    object: &ListenerRegistration,
     ctx: &Context,
     api: &Api<ListenerRegistration>,
-    admin: &AdminClient,
+    connection: &ConnectionState,
     status: &mut ListenerRegistrationStatus,
     want: &model::ListenerRegistration,
-    hash: String,
-) -> Result<Sync, Error> {
-    let name = registration.name_any();
-    let namespace = registration.namespace().unwrap_or_default();
-    status.pending_create = Some(desired::pending_create(want));
-    ctx.write_status(api, registration, &*status).await?;
+    hash: &str,
+    pending: PendingCreate,
+    gone: Option<String>,
+) -> Result<Done, Error> {
+    let marker = serde_json::to_string(&pending).expect("a pending create serializes");
+    finalizer::mark(api, object, Some((PENDING_CREATE_ANNOTATION, marker))).await?;
+    if let Some(gone) = &gone {
+        connection.record::<model::ListenerRegistration>(gone, None);
+    }
+    let admin = &connection.admin;
     let id = match registration.spec.registration_method {
         RegistrationMethod::AdminApi => admin.create_registration(want).await?.id,
         RegistrationMethod::Hub => {
@@ -270,6 +251,10 @@ async fn create(
                 )
                 .await?;
             if let Some(id) = &sub.id {
+                // The id is recorded before the credentials are sent: if that fails, the
+                // status written with the failure keeps it.
+                status.external_id = Some(id.clone());
+                status.credentials_hash = None;
                 let mut bare = want.clone();
                 bare.listener_locality.external_listener.listener_auth = None;
                 let patch = desired::patch(want, &bare, true);
@@ -281,30 +266,48 @@ async fn create(
         }
     };
     let Some(id) = id else {
-        return Ok(Sync::Blocked(
+        return Ok(Done::Wait(crate::reconcile::Wait::user(
             conditions::REASON_REJECTED,
-            "the framework answered the create without an id".into(),
-        ));
+            "the framework answered the create without an id",
+        )));
     };
     status.external_id = Some(id.clone());
-    status.pending_create = None;
-    status.credentials_hash = Some(hash);
+    status.credentials_hash = Some(hash.to_owned());
     let mut now = want.clone();
     now.id = Some(id.clone());
-    ctx.with_observed(&namespace, registration.connection_name(), |o| {
-        o.set_registration(&id, now)
-    });
-    info!(registration = %name, %namespace, id, "created");
-    ctx.event(
-        &registration.object_ref(&()),
-        false,
-        "Created",
-        "Create",
-        format!("created registration {id}"),
-    )
-    .await;
-    apply_external_id(api, &name, &id).await?;
-    Ok(Sync::Done)
+    connection.record(&id, Some(now));
+    let namespace = registration.namespace().unwrap_or_default();
+    info!(registration = %registration.name_any(), %namespace, id, "created");
+    ctx.event(registration, false, "Created", "Create", format!("created registration {id}"))
+        .await;
+    Ok(Done::Synced)
+}
+
+/// Annotation `cxf.dev/pending-create`, read.
+fn pending_marker(registration: &ListenerRegistration) -> Result<Option<PendingCreate>, Error> {
+    annotation(&registration.metadata, PENDING_CREATE_ANNOTATION)
+        .map(|text| {
+            serde_json::from_str(text).map_err(|e| {
+                Error::InvalidState(format!(
+                    "annotation {PENDING_CREATE_ANNOTATION} cannot be read ({e}): it is the operator's; remove it only if no create is under way"
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// Another ListenerRegistration of the store holding framework id `id`, if any.
+fn holder(ctx: &Context, registration: &ListenerRegistration, id: &str) -> Option<String> {
+    let namespace = registration.namespace();
+    ctx.stores
+        .registrations
+        .find(|other| {
+            other.namespace() == namespace
+                && other.connection_name() == registration.connection_name()
+                && other.name_any() != registration.name_any()
+                && other.external_id() == Some(id)
+        })
+        .map(|other| format!("{}/{}", other.namespace().unwrap_or_default(), other.name_any()))
 }
 
 /// The credentials, read from their Secrets.
@@ -335,87 +338,82 @@ async fn read_auth(
     Ok(None)
 }
 
-/// Runs the cleanup; a failure is reported in status, with the way out, since it blocks
-/// the deletion.
-async fn report_cleanup(
+/// Deletes what the resource created or adopted (policy Delete), or lets it go, from
+/// the live object (re-read: the watch copy may be older than a create), then removes
+/// the finalizer.
+async fn cleanup(
     registration: &ListenerRegistration,
     ctx: &Context,
     api: &Api<ListenerRegistration>,
-) -> Result<Action, Error> {
-    let outcome = cleanup(registration, ctx).await;
-    if outcome.is_ok() {
-        ctx.forget(registration);
-    }
-    if let Err(e) = &outcome {
-        let mut status = ctx
-            .latest_status(registration, registration.status.as_ref())
-            .unwrap_or_default();
-        let message = format!(
-            "deleting: {e}; to let go without calling the framework, set annotation {ABANDON_ANNOTATION}: \"true\""
-        );
-        let generation = registration.meta().generation;
-        status.conditions = conditions::merge(
-            &status.conditions,
-            conditions::ready(false, e.reason(), message, generation),
-        );
-        status.observed_generation = generation;
-        if Some(&status)
-            != ctx
-                .latest_status(registration, registration.status.as_ref())
-                .as_ref()
-        {
-            ctx.write_status(api, registration, &status).await?;
-        }
-    }
-    outcome
-}
-
-/// Deletes the framework registration (policy Delete), or lets it go (Orphan, or the
-/// `cxf.dev/abandon` annotation).
-async fn cleanup(registration: &ListenerRegistration, ctx: &Context) -> Result<Action, Error> {
-    let namespace = registration.namespace().unwrap_or_default();
-    let reference = registration.object_ref(&());
-    let id = registration
-        .status
-        .as_ref()
-        .and_then(|s| s.external_id.clone());
-    let Some(id) = id else {
-        return Ok(Action::await_change());
+    status: &mut ListenerRegistrationStatus,
+) -> Result<Done, Error> {
+    let Some(live) = api
+        .get_opt(&registration.name_any())
+        .await
+        .map_err(Error::kube("reading the resource before cleanup"))?
+    else {
+        return Ok(Done::Synced);
     };
-    if is_abandoned(&registration.metadata)
-        || registration.spec.deletion_policy == ListenerDeletionPolicy::Orphan
-    {
-        ctx.event(
-            &reference,
-            false,
-            "Orphaned",
-            "Delete",
-            format!("left registration {id} on the framework"),
-        )
-        .await;
-        return Ok(Action::await_change());
+    let namespace = live.namespace().unwrap_or_default();
+    if let Some(own) = &live.status {
+        status.external_id = own.external_id.clone().or(status.external_id.take());
     }
-    let admin = ctx.admin(&namespace, registration.connection_name())?;
-    match registration.spec.registration_method {
-        RegistrationMethod::AdminApi => admin.delete_registration(&id).await?,
-        RegistrationMethod::Hub => {
-            let api_ref = &registration.spec.affiliated_apis[0];
-            admin
-                .unsubscribe_hub(&api_ref.api_name, &api_ref.api_version, &id)
-                .await?;
+    let pending = pending_marker(&live)?;
+    let claims = |id: &str| holder(ctx, &live, id);
+    let mut candidates: Option<Vec<model::ListenerRegistration>> = None;
+    for _ in 0..MAX_STEPS {
+        let plan = planner::cleanup(&CleanupFacts {
+            status,
+            adopt_id: annotation(&live.metadata, EXTERNAL_ID_ANNOTATION),
+            pending: pending.as_ref(),
+            policy: live.spec.deletion_policy,
+            abandoned: is_abandoned(&live.metadata),
+            claims: &claims,
+            candidates: candidates.as_deref(),
+        });
+        match plan {
+            Cleanup::Read(_) => {
+                let connection = ctx.connection(&namespace, live.connection_name())?;
+                let url = &live.spec.listener_url;
+                candidates = Some(
+                    connection
+                        .admin
+                        .list_registrations(&[("listener-url", url.as_str())])
+                        .await?,
+                );
+            }
+            Cleanup::Delete(ids) => {
+                let connection = ctx.connection(&namespace, live.connection_name())?;
+                for id in &ids {
+                    match live.spec.registration_method {
+                        RegistrationMethod::AdminApi => connection.admin.delete_registration(id).await?,
+                        RegistrationMethod::Hub => {
+                            let api_ref = &live.spec.affiliated_apis[0];
+                            connection
+                                .admin
+                                .unsubscribe_hub(&api_ref.api_name, &api_ref.api_version, id)
+                                .await?;
+                        }
+                    }
+                    connection.record::<model::ListenerRegistration>(id, None);
+                    info!(registration = %live.name_any(), %namespace, id, "deleted");
+                }
+                ctx.event(&live, false, "Deleted", "Delete", format!("deleted registration {}", ids.join(", ")))
+                    .await;
+                finalizer::remove(api, &live).await?;
+                return Ok(Done::Synced);
+            }
+            Cleanup::Release(note) => {
+                if let Some(note) = note {
+                    ctx.event(&live, false, "Orphaned", "Delete", note).await;
+                }
+                finalizer::remove(api, &live).await?;
+                return Ok(Done::Synced);
+            }
+            Cleanup::Wait(wait) => return Ok(Done::Wait(wait)),
         }
     }
-    ctx.with_observed(&namespace, registration.connection_name(), |o| {
-        o.remove_registration(&id)
-    });
-    info!(registration = %registration.name_any(), %namespace, id, "deleted");
-    ctx.event(
-        &reference,
-        false,
-        "Deleted",
-        "Delete",
-        format!("deleted registration {id}"),
-    )
-    .await;
-    Ok(Action::await_change())
+    Err(Error::InvalidState(format!(
+        "no cleanup decision after {MAX_STEPS} steps: please report this"
+    )))
 }

@@ -10,7 +10,7 @@ use kube::runtime::reflector;
 use serde_json::{Value, json};
 use tower_test::mock::{Handle, pair};
 
-use super::context::{Context, Stores};
+use super::context::{Context, Stores, Triggers};
 use super::framework_connection;
 use crate::metrics::Metrics;
 use crate::resources::FrameworkConnection;
@@ -23,11 +23,17 @@ fn context(client: kube::Client) -> Arc<Context> {
         registrations: reflector::store().0,
         rules: reflector::store().0,
     };
+    let triggers = Triggers {
+        registrations: futures::channel::mpsc::unbounded().0,
+        rules: futures::channel::mpsc::unbounded().0,
+        connections: futures::channel::mpsc::unbounded().0,
+    };
     Arc::new(Context::new(
         client,
         Arc::new(Metrics::default()),
         stores,
         Duration::from_secs(60),
+        triggers,
     ))
 }
 
@@ -35,7 +41,7 @@ fn connection() -> FrameworkConnection {
     serde_json::from_value(json!({
         "apiVersion": "cxf.dev/v1alpha1",
         "kind": "FrameworkConnection",
-        "metadata": {"name": "default", "namespace": "ops", "generation": 1, "uid": "u1"},
+        "metadata": {"name": "default", "namespace": "ops", "generation": 1, "uid": "u1", "finalizers": ["cxf.dev/finalizer"]},
         "spec": {
             "gatewayUrl": "http://127.0.0.1:9",
             "auth": {"oauth2": {"clientId": "operator", "clientSecret": {"name": "creds", "key": "client-secret"}}}
