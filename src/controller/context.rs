@@ -129,7 +129,8 @@ impl Context {
     /// Requests a reconcile of every resource using `connection`.
     pub fn trigger_dependents(&self, connection: &ObjectRef<FrameworkConnection>) {
         let namespace = connection.namespace.as_deref();
-        let uses = |ns: Option<String>, name: &str| ns.as_deref() == namespace && name == connection.name;
+        let uses =
+            |ns: Option<String>, name: &str| ns.as_deref() == namespace && name == connection.name;
         for r in self
             .stores
             .registrations
@@ -154,9 +155,15 @@ impl Context {
 
     /// The delay before retrying `object` after one more failure: exponential backoff,
     /// at least `at_least` (the framework's Retry-After, a connection slowed down).
-    pub fn backoff<K: Resource<DynamicType = ()>>(&self, object: &K, at_least: Option<Duration>) -> Duration {
+    pub fn backoff<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        at_least: Option<Duration>,
+    ) -> Duration {
         let mut failures = self.failures.lock().expect("failures lock");
-        let n = failures.entry(ObjectRef::from_obj(object).erase()).or_insert(0);
+        let n = failures
+            .entry(ObjectRef::from_obj(object).erase())
+            .or_insert(0);
         *n = n.saturating_add(1);
         let delay = BACKOFF_BASE
             .saturating_mul(1 << (*n - 1).min(8))

@@ -27,9 +27,7 @@ pub async fn run(ctx: Arc<Context>) {
     loop {
         tick.tick().await;
         let now = Instant::now();
-        let connections = ctx
-            .state
-            .all(|c| ctx.stores.connections.get(c).is_some());
+        let connections = ctx.state.all(|c| ctx.stores.connections.get(c).is_some());
         for (connection, state) in connections {
             if !state.drift_due(now) {
                 continue;
@@ -38,7 +36,11 @@ pub async fn run(ctx: Arc<Context>) {
                 namespace == connection.namespace && name == connection.name && !deleting
             };
             let registrations = ctx.stores.registrations.state_filter(|r| {
-                uses(r.namespace(), r.connection_name(), r.meta().deletion_timestamp.is_some())
+                uses(
+                    r.namespace(),
+                    r.connection_name(),
+                    r.meta().deletion_timestamp.is_some(),
+                )
             });
             check::<_, model::ListenerRegistration>(
                 &connection,
@@ -49,7 +51,11 @@ pub async fn run(ctx: Arc<Context>) {
             )
             .await;
             let rules = ctx.stores.rules.state_filter(|r| {
-                uses(r.namespace(), r.connection_name(), r.meta().deletion_timestamp.is_some())
+                uses(
+                    r.namespace(),
+                    r.connection_name(),
+                    r.meta().deletion_timestamp.is_some(),
+                )
             });
             check::<_, model::GatekeepingRule>(
                 &connection,
@@ -90,16 +96,21 @@ async fn check<K, T>(
         resources
             .iter()
             .filter(|r| {
-                id_of(r).is_some_and(|id| match (before.and_then(|b| b.get(id)), listed.get(id)) {
-                    (Some(before), Some(now)) => T::differs(before, now),
-                    (None, None) => before.is_none(),
-                    _ => true,
-                })
+                id_of(r).is_some_and(
+                    |id| match (before.and_then(|b| b.get(id)), listed.get(id)) {
+                        (Some(before), Some(now)) => T::differs(before, now),
+                        (None, None) => before.is_none(),
+                        _ => true,
+                    },
+                )
             })
             .map(|r| ObjectRef::from_obj(r.as_ref()))
             .collect()
     });
-    if state.refresh(listed.into_values().collect(), writes).is_err() {
+    if state
+        .refresh(listed.into_values().collect(), writes)
+        .is_err()
+    {
         return; // a write raced the list: check again next interval
     }
     for resource in changed {

@@ -98,6 +98,13 @@ impl Error {
         }
     }
 
+    /// A plan that asked for reads without end (a bug: the plan and the reads disagree).
+    pub fn undecided(steps: usize) -> Self {
+        Self::InvalidState(format!(
+            "no decision after {steps} plan-and-act steps: please report this"
+        ))
+    }
+
     /// Wraps a Kubernetes client error with its step.
     pub fn kube(step: &'static str) -> impl FnOnce(kube::Error) -> Self {
         move |source| Self::Kube { step, source }
@@ -136,7 +143,10 @@ mod tests {
             reason: "token revoked".into(),
             retry_after: None,
         });
-        assert!(revoked.is_transient(), "a transient Unauthorized retries on its own");
+        assert!(
+            revoked.is_transient(),
+            "a transient Unauthorized retries on its own"
+        );
         assert_eq!(revoked.reason(), conditions::REASON_UNAUTHORIZED);
         let throttled = Error::Admin(AdminError::Status {
             step: "creating",
@@ -144,7 +154,10 @@ mod tests {
             reason: "slow down".into(),
             retry_after: None,
         });
-        assert_eq!(throttled.slows_connection(), Some(std::time::Duration::from_secs(1)));
+        assert_eq!(
+            throttled.slows_connection(),
+            Some(std::time::Duration::from_secs(1))
+        );
         assert_eq!(busy.slows_connection(), None);
         let not_yet = Error::ConnectionNotReady("has not been reconciled yet".into());
         assert!(not_yet.is_transient(), "not reconciled yet is transient");

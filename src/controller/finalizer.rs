@@ -19,7 +19,11 @@ pub fn has<K: Resource>(object: &K) -> bool {
 
 /// Adds the finalizer (if missing) and sets `annotation` (if any), in one write
 /// conditional on `object`'s `resourceVersion`. Returns the object as written.
-pub async fn mark<K>(api: &Api<K>, object: &K, annotation: Option<(&str, String)>) -> Result<K, Error>
+pub async fn mark<K>(
+    api: &Api<K>,
+    object: &K,
+    annotation: Option<(&str, String)>,
+) -> Result<K, Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
 {
@@ -40,7 +44,20 @@ where
         &Patch::Merge(json!({ "metadata": metadata })),
     )
     .await
-    .map_err(Error::kube("recording the finalizer (and the pending create)"))
+    .map_err(Error::kube(
+        "recording the finalizer (and the pending create)",
+    ))
+}
+
+/// Adds the finalizer if it is missing (one write), before the framework is touched.
+pub async fn ensure<K>(api: &Api<K>, object: K) -> Result<K, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    if has(&object) {
+        return Ok(object);
+    }
+    mark(api, &object, None).await
 }
 
 /// Removes the finalizer; fails if the list changed since `object` was read.
@@ -58,7 +75,11 @@ where
     ]))
     .expect("a valid JSON patch");
     match api
-        .patch(&object.name_any(), &PatchParams::default(), &Patch::Json::<()>(patch))
+        .patch(
+            &object.name_any(),
+            &PatchParams::default(),
+            &Patch::Json::<()>(patch),
+        )
         .await
     {
         Ok(_) => Ok(()),

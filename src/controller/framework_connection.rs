@@ -49,7 +49,10 @@ pub async fn reconcile(
         &api,
         status,
         result.map(|()| Done::Synced),
-        Phase::Apply(conditions::REASON_CONNECTED, "token obtained and admin API read"),
+        Phase::Apply(
+            conditions::REASON_CONNECTED,
+            "token obtained and admin API read",
+        ),
         None,
     )
     .await

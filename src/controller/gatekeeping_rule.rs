@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use kube::api::Api;
-use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use tracing::info;
@@ -14,7 +13,8 @@ use tracing::info;
 use super::context::{Context, apply_external_id};
 use super::error::Error;
 use super::finalizer;
-use super::outcome::{self, Done, Phase};
+use super::framework_object::FrameworkObject;
+use super::outcome::Done;
 use super::state::ConnectionState;
 use crate::framework::model;
 use crate::reconcile::gatekeeping_rule::{
@@ -22,7 +22,7 @@ use crate::reconcile::gatekeeping_rule::{
 };
 use crate::resources::gatekeeping_rule::{GatekeepingRule, GatekeepingRuleStatus};
 use crate::resources::listener_registration::ListenerRegistration;
-use crate::resources::{EXTERNAL_ID_ANNOTATION, annotation, conditions, is_abandoned};
+use crate::resources::{EXTERNAL_ID_ANNOTATION, annotation, is_abandoned};
 
 /// Name of this controller in metrics.
 pub const CONTROLLER: &str = "gatekeeping_rule";
@@ -30,48 +30,37 @@ pub const CONTROLLER: &str = "gatekeeping_rule";
 /// Most plan-and-act rounds in one reconcile.
 const MAX_STEPS: usize = 4;
 
-/// Reconciles one GatekeepingRule.
-pub async fn reconcile(rule: Arc<GatekeepingRule>, ctx: Arc<Context>) -> Result<Action, Error> {
-    ctx.metrics.reconcile.reconciled(CONTROLLER);
-    let namespace = rule.namespace().unwrap_or_default();
-    let api: Api<GatekeepingRule> = Api::namespaced(ctx.client.clone(), &namespace);
-    let own = rule.status.as_ref();
-    let mut status = ctx.latest_status(&*rule, own).unwrap_or_default();
-    let connection = ctx.connection(&namespace, rule.connection_name());
-    let (result, phase) = if rule.meta().deletion_timestamp.is_some() {
-        if !finalizer::has(&*rule) {
-            return Ok(Action::await_change());
-        }
-        let result = cleanup(&rule, &ctx, &api, &mut status).await;
-        if result.is_ok() {
-            let _ = ctx
-                .triggers
-                .connections
-                .unbounded_send(ObjectRef::new(rule.connection_name()).within(&namespace));
-        }
-        (result, Phase::Cleanup)
-    } else {
-        let result = match &connection {
-            Ok(connection) => apply(&rule, &ctx, &api, connection, &mut status).await,
-            Err(e) => Err(Error::ConnectionNotReady(e.to_string())),
-        };
-        (
-            result,
-            Phase::Apply(conditions::REASON_RECONCILED, "the framework rule matches"),
-        )
-    };
-    outcome::report(
-        CONTROLLER,
-        &*rule,
-        own,
-        &ctx,
-        &api,
-        status,
-        result,
-        phase,
-        connection.as_deref().ok(),
-    )
-    .await
+impl FrameworkObject for GatekeepingRule {
+    type Status = GatekeepingRuleStatus;
+    const CONTROLLER: &'static str = CONTROLLER;
+    const IN_SYNC: &'static str = "the framework rule matches";
+
+    fn status(&self) -> Option<&GatekeepingRuleStatus> {
+        self.status.as_ref()
+    }
+
+    fn connection(&self) -> &str {
+        self.connection_name()
+    }
+
+    async fn apply(
+        &self,
+        ctx: &Context,
+        api: &Api<Self>,
+        connection: &ConnectionState,
+        status: &mut GatekeepingRuleStatus,
+    ) -> Result<Done, Error> {
+        apply(self, ctx, api, connection, status).await
+    }
+
+    async fn cleanup(
+        &self,
+        ctx: &Context,
+        api: &Api<Self>,
+        status: &mut GatekeepingRuleStatus,
+    ) -> Result<Done, Error> {
+        cleanup(self, ctx, api, status).await
+    }
 }
 
 /// Plans and acts until the rule matches or must wait.
@@ -116,7 +105,7 @@ async fn apply(
                 endpoint,
                 original,
             } => {
-                object = ensure_finalizer(api, object).await?;
+                object = finalizer::ensure(api, object).await?;
                 status.external_id = Some(id.clone());
                 status.endpoint_name = Some(endpoint);
                 status.original_rule = Some(original);
@@ -127,12 +116,19 @@ async fn apply(
                     apply_external_id(api, &rule.name_any(), &id).await?;
                 }
             }
-            Plan::Update { id, rule: want, drift } => {
-                ensure_finalizer(api, object).await?;
+            Plan::Update {
+                id,
+                rule: want,
+                drift,
+            } => {
+                finalizer::ensure(api, object).await?;
                 connection.admin.update_rule(&id, &want).await?;
                 connection.record(&id, Some(*want));
                 let (reason, note) = if drift {
-                    ("Drift", format!("rule {id} was changed on the framework: put back"))
+                    (
+                        "Drift",
+                        format!("rule {id} was changed on the framework: put back"),
+                    )
                 } else {
                     ("Updated", format!("updated rule {id}"))
                 };
@@ -141,25 +137,13 @@ async fn apply(
                 return Ok(Done::Synced);
             }
             Plan::InSync(_) => {
-                ensure_finalizer(api, object).await?;
+                finalizer::ensure(api, object).await?;
                 return Ok(Done::Synced);
             }
             Plan::Wait(wait) => return Ok(Done::Wait(wait)),
         }
     }
-    Err(Error::InvalidState(format!(
-        "no decision after {MAX_STEPS} steps: please report this"
-    )))
-}
-
-async fn ensure_finalizer(
-    api: &Api<GatekeepingRule>,
-    object: GatekeepingRule,
-) -> Result<GatekeepingRule, Error> {
-    if finalizer::has(&object) {
-        return Ok(object);
-    }
-    finalizer::mark(api, &object, None).await
+    Err(Error::undecided(MAX_STEPS))
 }
 
 /// The resources of the store that may claim a rule on the same connection: every one
@@ -180,7 +164,11 @@ fn claimants(
         .into_iter()
         .map(|other| {
             (
-                format!("{}/{}", other.namespace().unwrap_or_default(), other.name_any()),
+                format!(
+                    "{}/{}",
+                    other.namespace().unwrap_or_default(),
+                    other.name_any()
+                ),
                 other
                     .meta()
                     .creation_timestamp
@@ -193,7 +181,11 @@ fn claimants(
 }
 
 /// The listener ids of the references, or the name of one not registered yet.
-fn listener_ids(ctx: &Context, rule: &GatekeepingRule, namespace: &str) -> Result<Vec<String>, String> {
+fn listener_ids(
+    ctx: &Context,
+    rule: &GatekeepingRule,
+    namespace: &str,
+) -> Result<Vec<String>, String> {
     let mut ids = Vec::new();
     for reference in &rule.spec.listener_registration_refs {
         match (&reference.id, &reference.name) {
@@ -215,27 +207,13 @@ fn listener_ids(ctx: &Context, rule: &GatekeepingRule, namespace: &str) -> Resul
 }
 
 /// Restores the original rule (policy Restore) if the framework would take it, or
-/// lets go; from the live object.
+/// lets go, then removes the finalizer. `live` was just read.
 async fn cleanup(
-    rule: &GatekeepingRule,
+    live: &GatekeepingRule,
     ctx: &Context,
     api: &Api<GatekeepingRule>,
     status: &mut GatekeepingRuleStatus,
 ) -> Result<Done, Error> {
-    let Some(live) = api
-        .get_opt(&rule.name_any())
-        .await
-        .map_err(Error::kube("reading the resource before cleanup"))?
-    else {
-        return Ok(Done::Synced);
-    };
-    if let Some(own) = &live.status {
-        *status = GatekeepingRuleStatus {
-            conditions: status.conditions.clone(),
-            observed_generation: status.observed_generation,
-            ..own.clone()
-        };
-    }
     let namespace = live.namespace().unwrap_or_default();
     for _ in 0..MAX_STEPS {
         let connection = ctx.connection(&namespace, live.connection_name()).ok();
@@ -262,24 +240,22 @@ async fn cleanup(
                 connection.admin.update_rule(&id, &original).await?;
                 connection.record(&id, Some(*original));
                 ctx.event(
-                    &live,
+                    live,
                     false,
                     "Restored",
                     "Delete",
                     format!("put back rule {id} as it was first taken in charge"),
                 )
                 .await;
-                finalizer::remove(api, &live).await?;
+                finalizer::remove(api, live).await?;
                 return Ok(Done::Synced);
             }
             Cleanup::Release => {
-                finalizer::remove(api, &live).await?;
+                finalizer::remove(api, live).await?;
                 return Ok(Done::Synced);
             }
             Cleanup::Wait(wait) => return Ok(Done::Wait(wait)),
         }
     }
-    Err(Error::InvalidState(format!(
-        "no cleanup decision after {MAX_STEPS} steps: please report this"
-    )))
+    Err(Error::undecided(MAX_STEPS))
 }

@@ -2,22 +2,22 @@
 //! credentials, what the framework last showed), asks [`reconcile::listener_registration`]
 //! for the next step, and acts on it. The guarantees are written in [`crate::reconcile`].
 
-use std::sync::Arc;
-
 use kube::api::Api;
-use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use tracing::info;
 
 use super::context::Context;
 use super::error::Error;
 use super::finalizer;
-use super::outcome::{self, Done, Phase};
+use super::framework_object::FrameworkObject;
+use super::outcome::Done;
 use super::secrets;
 use super::state::ConnectionState;
 use crate::desired::{credentials, listener_registration as desired};
 use crate::framework::model::{self, ListenerAuth};
-use crate::reconcile::listener_registration::{self as planner, Cleanup, CleanupFacts, Facts, Plan};
+use crate::reconcile::listener_registration::{
+    self as planner, Cleanup, CleanupFacts, Facts, Plan,
+};
 use crate::reconcile::{Read, Seen};
 use crate::resources::listener_registration::{
     ListenerRegistration, ListenerRegistrationStatus, PendingCreate, RegistrationMethod,
@@ -32,59 +32,36 @@ pub const CONTROLLER: &str = "listener_registration";
 /// Most plan-and-act rounds in one reconcile (reads, an adoption, then the write).
 const MAX_STEPS: usize = 6;
 
-/// Reconciles one ListenerRegistration.
-pub async fn reconcile(
-    registration: Arc<ListenerRegistration>,
-    ctx: Arc<Context>,
-) -> Result<Action, Error> {
-    ctx.metrics.reconcile.reconciled(CONTROLLER);
-    let namespace = registration.namespace().unwrap_or_default();
-    let api: Api<ListenerRegistration> = Api::namespaced(ctx.client.clone(), &namespace);
-    let own = registration.status.as_ref();
-    let mut status = ctx.latest_status(&*registration, own).unwrap_or_default();
-    let connection = ctx.connection(&namespace, registration.connection_name());
-    let (result, phase) = if registration.meta().deletion_timestamp.is_some() {
-        if !finalizer::has(&*registration) {
-            return Ok(Action::await_change());
-        }
-        let result = cleanup(&registration, &ctx, &api, &mut status).await;
-        if result.is_ok() {
-            let _ = ctx
-                .triggers
-                .connections
-                .unbounded_send(kube::runtime::reflector::ObjectRef::new(registration.connection_name()).within(&namespace));
-        }
-        (result, Phase::Cleanup)
-    } else {
-        let result = match &connection {
-            Ok(connection) => apply(&registration, &ctx, &api, connection, &mut status).await,
-            Err(e) => Err(clone_refusal(e)),
-        };
-        (
-            result,
-            Phase::Apply(conditions::REASON_RECONCILED, "the framework registration matches"),
-        )
-    };
-    outcome::report(
-        CONTROLLER,
-        &*registration,
-        own,
-        &ctx,
-        &api,
-        status,
-        result,
-        phase,
-        connection.as_deref().ok(),
-    )
-    .await
-}
+impl FrameworkObject for ListenerRegistration {
+    type Status = ListenerRegistrationStatus;
+    const CONTROLLER: &'static str = CONTROLLER;
+    const IN_SYNC: &'static str = "the framework registration matches";
 
-/// The connection's refusal, again (the error is reported, the original kept for the
-/// connection slow-down).
-fn clone_refusal(e: &Error) -> Error {
-    match e {
-        Error::SlowedDown(wait) => Error::SlowedDown(*wait),
-        other => Error::ConnectionNotReady(other.to_string()),
+    fn status(&self) -> Option<&ListenerRegistrationStatus> {
+        self.status.as_ref()
+    }
+
+    fn connection(&self) -> &str {
+        self.connection_name()
+    }
+
+    async fn apply(
+        &self,
+        ctx: &Context,
+        api: &Api<Self>,
+        connection: &ConnectionState,
+        status: &mut ListenerRegistrationStatus,
+    ) -> Result<Done, Error> {
+        apply(self, ctx, api, connection, status).await
+    }
+
+    async fn cleanup(
+        &self,
+        ctx: &Context,
+        api: &Api<Self>,
+        status: &mut ListenerRegistrationStatus,
+    ) -> Result<Done, Error> {
+        cleanup(self, ctx, api, status).await
     }
 }
 
@@ -149,7 +126,19 @@ async fn apply(
                 candidates = Some(listed);
             }
             Plan::Create(pending) => {
-                return create(registration, &object, ctx, api, connection, status, &want, &hash, pending, None).await;
+                return create(
+                    registration,
+                    &object,
+                    ctx,
+                    api,
+                    connection,
+                    status,
+                    &want,
+                    &hash,
+                    pending,
+                    None,
+                )
+                .await;
             }
             Plan::Recreate { gone, pending } => {
                 ctx.event(
@@ -160,11 +149,27 @@ async fn apply(
                     format!("registration {gone} was deleted on the framework (confirmed by a read): creating it again"),
                 )
                 .await;
-                return create(registration, &object, ctx, api, connection, status, &want, &hash, pending, Some(gone)).await;
+                return create(
+                    registration,
+                    &object,
+                    ctx,
+                    api,
+                    connection,
+                    status,
+                    &want,
+                    &hash,
+                    pending,
+                    Some(gone),
+                )
+                .await;
             }
             Plan::Adopt { id, lost_create } => {
-                object = ensure_finalizer(api, object).await?;
-                if let Some(found) = candidates.iter().flatten().find(|r| r.id.as_deref() == Some(&id)) {
+                object = finalizer::ensure(api, object).await?;
+                if let Some(found) = candidates
+                    .iter()
+                    .flatten()
+                    .find(|r| r.id.as_deref() == Some(&id))
+                {
                     connection.record(&id, Some(found.clone()));
                     confirmed.push((id.clone(), Some(found.clone())));
                 }
@@ -176,46 +181,40 @@ async fn apply(
                 } else {
                     format!("took registration {id} in charge ({EXTERNAL_ID_ANNOTATION})")
                 };
-                ctx.event(registration, false, "Adopted", "Adopt", note).await;
+                ctx.event(registration, false, "Adopted", "Adopt", note)
+                    .await;
             }
             Plan::Patch { id, patch, drift } => {
-                ensure_finalizer(api, object).await?;
+                finalizer::ensure(api, object).await?;
                 connection.admin.patch_registration(&id, &patch).await?;
                 let mut now = want.clone();
                 now.id = Some(id.clone());
                 connection.record(&id, Some(now));
                 status.credentials_hash = Some(hash);
                 let (reason, note) = if drift {
-                    ("Drift", format!("registration {id} was changed on the framework: put back"))
+                    (
+                        "Drift",
+                        format!("registration {id} was changed on the framework: put back"),
+                    )
                 } else {
-                    ("Updated", format!("patched registration {id} ({} operations)", patch.0.len()))
+                    (
+                        "Updated",
+                        format!("patched registration {id} ({} operations)", patch.0.len()),
+                    )
                 };
                 info!(registration = %registration.name_any(), %namespace, id, reason, "patched");
                 ctx.event(registration, drift, reason, "Update", note).await;
                 return Ok(Done::Synced);
             }
             Plan::InSync(_) => {
-                ensure_finalizer(api, object).await?;
+                finalizer::ensure(api, object).await?;
                 status.credentials_hash = Some(hash);
                 return Ok(Done::Synced);
             }
             Plan::Wait(wait) => return Ok(Done::Wait(wait)),
         }
     }
-    Err(Error::InvalidState(format!(
-        "no decision after {MAX_STEPS} steps: please report this"
-    )))
-}
-
-/// Adds the finalizer if it is missing (one write), before the framework is touched.
-async fn ensure_finalizer(
-    api: &Api<ListenerRegistration>,
-    object: ListenerRegistration,
-) -> Result<ListenerRegistration, Error> {
-    if finalizer::has(&object) {
-        return Ok(object);
-    }
-    finalizer::mark(api, &object, None).await
+    Err(Error::undecided(MAX_STEPS))
 }
 
 /// Records the pending create with the finalizer (one write, conditional on the
@@ -278,8 +277,14 @@ async fn create(
     connection.record(&id, Some(now));
     let namespace = registration.namespace().unwrap_or_default();
     info!(registration = %registration.name_any(), %namespace, id, "created");
-    ctx.event(registration, false, "Created", "Create", format!("created registration {id}"))
-        .await;
+    ctx.event(
+        registration,
+        false,
+        "Created",
+        "Create",
+        format!("created registration {id}"),
+    )
+    .await;
     Ok(Done::Synced)
 }
 
@@ -307,7 +312,13 @@ fn holder(ctx: &Context, registration: &ListenerRegistration, id: &str) -> Optio
                 && other.name_any() != registration.name_any()
                 && other.external_id() == Some(id)
         })
-        .map(|other| format!("{}/{}", other.namespace().unwrap_or_default(), other.name_any()))
+        .map(|other| {
+            format!(
+                "{}/{}",
+                other.namespace().unwrap_or_default(),
+                other.name_any()
+            )
+        })
 }
 
 /// The credentials, read from their Secrets.
@@ -338,28 +349,17 @@ async fn read_auth(
     Ok(None)
 }
 
-/// Deletes what the resource created or adopted (policy Delete), or lets it go, from
-/// the live object (re-read: the watch copy may be older than a create), then removes
-/// the finalizer.
+/// Deletes what the resource created or adopted (policy Delete), or lets it go, then
+/// removes the finalizer. `live` was just read.
 async fn cleanup(
-    registration: &ListenerRegistration,
+    live: &ListenerRegistration,
     ctx: &Context,
     api: &Api<ListenerRegistration>,
     status: &mut ListenerRegistrationStatus,
 ) -> Result<Done, Error> {
-    let Some(live) = api
-        .get_opt(&registration.name_any())
-        .await
-        .map_err(Error::kube("reading the resource before cleanup"))?
-    else {
-        return Ok(Done::Synced);
-    };
     let namespace = live.namespace().unwrap_or_default();
-    if let Some(own) = &live.status {
-        status.external_id = own.external_id.clone().or(status.external_id.take());
-    }
-    let pending = pending_marker(&live)?;
-    let claims = |id: &str| holder(ctx, &live, id);
+    let pending = pending_marker(live)?;
+    let claims = |id: &str| holder(ctx, live, id);
     let mut candidates: Option<Vec<model::ListenerRegistration>> = None;
     for _ in 0..MAX_STEPS {
         let plan = planner::cleanup(&CleanupFacts {
@@ -386,7 +386,9 @@ async fn cleanup(
                 let connection = ctx.connection(&namespace, live.connection_name())?;
                 for id in &ids {
                     match live.spec.registration_method {
-                        RegistrationMethod::AdminApi => connection.admin.delete_registration(id).await?,
+                        RegistrationMethod::AdminApi => {
+                            connection.admin.delete_registration(id).await?
+                        }
                         RegistrationMethod::Hub => {
                             let api_ref = &live.spec.affiliated_apis[0];
                             connection
@@ -398,22 +400,26 @@ async fn cleanup(
                     connection.record::<model::ListenerRegistration>(id, None);
                     info!(registration = %live.name_any(), %namespace, id, "deleted");
                 }
-                ctx.event(&live, false, "Deleted", "Delete", format!("deleted registration {}", ids.join(", ")))
-                    .await;
-                finalizer::remove(api, &live).await?;
+                ctx.event(
+                    live,
+                    false,
+                    "Deleted",
+                    "Delete",
+                    format!("deleted registration {}", ids.join(", ")),
+                )
+                .await;
+                finalizer::remove(api, live).await?;
                 return Ok(Done::Synced);
             }
             Cleanup::Release(note) => {
                 if let Some(note) = note {
-                    ctx.event(&live, false, "Orphaned", "Delete", note).await;
+                    ctx.event(live, false, "Orphaned", "Delete", note).await;
                 }
-                finalizer::remove(api, &live).await?;
+                finalizer::remove(api, live).await?;
                 return Ok(Done::Synced);
             }
             Cleanup::Wait(wait) => return Ok(Done::Wait(wait)),
         }
     }
-    Err(Error::InvalidState(format!(
-        "no cleanup decision after {MAX_STEPS} steps: please report this"
-    )))
+    Err(Error::undecided(MAX_STEPS))
 }

@@ -6,6 +6,7 @@ pub mod drift;
 pub mod error;
 pub mod finalizer;
 pub mod framework_connection;
+pub mod framework_object;
 pub mod gatekeeping_rule;
 pub mod leader;
 pub mod listener_registration;
@@ -29,6 +30,7 @@ use tracing::warn;
 
 pub use context::{Context, FIELD_MANAGER, FINALIZER, Stores, Triggers};
 pub use error::Error;
+pub use framework_object::FrameworkObject;
 
 use crate::metrics::Metrics;
 use crate::resources::secret_ref::SecretKeyRef;
@@ -95,6 +97,15 @@ where
         .collect()
 }
 
+/// The resources of `store` using connection `c`.
+fn users<K: FrameworkObject>(store: &Store<K>, c: &FrameworkConnection) -> Vec<ObjectRef<K>> {
+    store
+        .state_filter(|r| r.namespace() == c.namespace() && r.connection() == c.name_any())
+        .iter()
+        .map(|r| ObjectRef::from_obj(r.as_ref()))
+        .collect()
+}
+
 /// The controllers of one namespace (or of all).
 async fn run_scope(
     client: Client,
@@ -133,12 +144,13 @@ async fn run_scope(
     ));
 
     let store = stores.connections.clone();
-    let connections = connections.watches(
-        api::<PartialObjectMeta<Secret>>(&client, ns),
-        config.clone(),
-        move |s| readers(&store, &s.metadata, FrameworkConnection::secret_refs),
-    )
-    .reconcile_on(connection_rx);
+    let connections = connections
+        .watches(
+            api::<PartialObjectMeta<Secret>>(&client, ns),
+            config.clone(),
+            move |s| readers(&store, &s.metadata, FrameworkConnection::secret_refs),
+        )
+        .reconcile_on(connection_rx);
 
     let store = stores.registrations.clone();
     let by_connection = stores.registrations.clone();
@@ -151,15 +163,7 @@ async fn run_scope(
         .watches(
             api::<FrameworkConnection>(&client, ns),
             config.clone(),
-            move |c| {
-                by_connection
-                    .state_filter(|r| {
-                        r.namespace() == c.namespace() && r.connection_name() == c.name_any()
-                    })
-                    .iter()
-                    .map(|r| ObjectRef::from_obj(r.as_ref()))
-                    .collect::<Vec<_>>()
-            },
+            move |c| users(&by_connection, &c),
         )
         .reconcile_on(registration_rx);
 
@@ -204,45 +208,52 @@ async fn run_scope(
         .watches(
             api::<FrameworkConnection>(&client, ns),
             config.clone(),
-            move |c| {
-                by_connection
-                    .state_filter(|r| {
-                        r.namespace() == c.namespace() && r.connection_name() == c.name_any()
-                    })
-                    .iter()
-                    .map(|r| ObjectRef::from_obj(r.as_ref()))
-                    .collect::<Vec<_>>()
-            },
+            move |c| users(&by_connection, &c),
         )
         .reconcile_on(rule_rx);
 
     tokio::join!(
-        drain(
-            connections.run(
-                framework_connection::reconcile,
-                error_policy(framework_connection::CONTROLLER),
-                Arc::clone(&ctx)
-            ),
-            &ctx
+        drive(
+            connections,
+            framework_connection::reconcile,
+            framework_connection::CONTROLLER,
+            Arc::clone(&ctx)
         ),
-        drain(
-            registrations.run(
-                listener_registration::reconcile,
-                error_policy(listener_registration::CONTROLLER),
-                Arc::clone(&ctx)
-            ),
-            &ctx
+        drive(
+            registrations,
+            framework_object::reconcile::<ListenerRegistration>,
+            listener_registration::CONTROLLER,
+            Arc::clone(&ctx)
         ),
-        drain(
-            rules.run(
-                gatekeeping_rule::reconcile,
-                error_policy(gatekeeping_rule::CONTROLLER),
-                Arc::clone(&ctx)
-            ),
-            &ctx
+        drive(
+            rules,
+            framework_object::reconcile::<GatekeepingRule>,
+            gatekeeping_rule::CONTROLLER,
+            Arc::clone(&ctx)
         ),
         drift::run(Arc::clone(&ctx)),
     );
+}
+
+/// Runs `controller` with `reconcile` until it stops.
+async fn drive<K, R, F>(
+    controller: Controller<K>,
+    reconcile: R,
+    name: &'static str,
+    ctx: Arc<Context>,
+) where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    R: FnMut(Arc<K>, Arc<Context>) -> F,
+    F: futures::TryFuture<Ok = Action, Error = Error> + Send + 'static,
+{
+    controller
+        .run(reconcile, error_policy(name), ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "controller event");
+            }
+        })
+        .await;
 }
 
 /// The objects of `api` in a reflector store, and the stream of those whose spec,
@@ -282,22 +293,6 @@ where
         warn!(controller, name = %object.name_any(), namespace = ?object.namespace(), category = error.category(), %error, ?delay, "reconcile failed");
         Action::requeue(delay)
     }
-}
-
-/// Consumes a controller's results (each reconcile reports its own outcome).
-async fn drain<K, E, S>(results: S, _ctx: &Context)
-where
-    K: Resource<DynamicType = ()> + Debug,
-    E: std::error::Error,
-    S: futures::Stream<Item = Result<(ObjectRef<K>, Action), E>>,
-{
-    results
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "controller event");
-            }
-        })
-        .await;
 }
 
 /// Whether the CRDs are installed: each kind answers a list call, in `namespace` (the

@@ -87,7 +87,10 @@ where
                 ctx.forget(object);
                 return Ok(Action::await_change());
             };
-            status.set_ready(conditions::ready(true, reason, message, generation), generation);
+            status.set_ready(
+                conditions::ready(true, reason, message, generation),
+                generation,
+            );
             write_if_changed(ctx, api, object, own, &status).await?;
             return Ok(Action::await_change());
         }

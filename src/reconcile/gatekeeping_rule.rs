@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use crate::desired::gatekeeping_rule::{self as desired, SelectError};
 use crate::framework::model;
 use crate::framework::rule_checks;
+use crate::resources::ABANDON_ANNOTATION;
 use crate::resources::conditions;
 use crate::resources::gatekeeping_rule::{
     GatekeepingRuleSpec, GatekeepingRuleStatus, RuleDeletionPolicy,
 };
-use crate::resources::ABANDON_ANNOTATION;
 
 use super::{Read, Wait};
 
@@ -175,18 +175,18 @@ fn select<'a>(
             conditions::REASON_RULE_NOT_FOUND,
             format!("{e} (retried: the application may be integrated later)"),
         )),
-        Err(e @ SelectError::Ambiguous { .. }) => Err(Wait::user(
-            conditions::REASON_RULE_AMBIGUOUS,
-            e.to_string(),
-        )),
+        Err(e @ SelectError::Ambiguous { .. }) => {
+            Err(Wait::user(conditions::REASON_RULE_AMBIGUOUS, e.to_string()))
+        }
     }
 }
 
 /// Another resource holding rule `id` (the oldest claim wins), if any.
 fn holder(f: &Facts, id: &str, endpoint: &str) -> Option<String> {
-    let claims = f.claimants.iter().filter(|c| {
-        c.name == f.name || c.id == Some(id) || c.endpoint == Some(endpoint)
-    });
+    let claims = f
+        .claimants
+        .iter()
+        .filter(|c| c.name == f.name || c.id == Some(id) || c.endpoint == Some(endpoint));
     let holder = desired::claim_holder(claims.map(|c| (c.created, c.name)))?;
     (holder != f.name).then(|| holder.to_owned())
 }
@@ -234,7 +234,9 @@ pub fn cleanup(f: &CleanupFacts) -> Cleanup {
         Err(e) => {
             return Cleanup::Wait(Wait::user(
                 conditions::REASON_INVALID_SPEC,
-                format!("status.originalRule cannot be read ({e}); set annotation {ABANDON_ANNOTATION}: \"true\" to let go"),
+                format!(
+                    "status.originalRule cannot be read ({e}); set annotation {ABANDON_ANNOTATION}: \"true\" to let go"
+                ),
             ));
         }
     };

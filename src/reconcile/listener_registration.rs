@@ -105,7 +105,10 @@ pub fn plan(f: &Facts) -> Plan {
 
 /// The marker, if its create may still be unaccounted for: no id recorded since, or the
 /// id recorded is the one the create replaces.
-fn unsettled<'a>(pending: Option<&'a PendingCreate>, status_id: Option<&str>) -> Option<&'a PendingCreate> {
+fn unsettled<'a>(
+    pending: Option<&'a PendingCreate>,
+    status_id: Option<&str>,
+) -> Option<&'a PendingCreate> {
     pending.filter(|p| status_id.is_none() || p.replaces.as_deref() == status_id)
 }
 
@@ -161,7 +164,9 @@ fn adopt(f: &Facts, id: &str) -> Plan {
     if let Some(holder) = (f.claims)(id) {
         return Plan::Wait(Wait::user(
             conditions::REASON_CONFLICT,
-            format!("registration {id} is held by ListenerRegistration {holder}: this resource adopts nothing"),
+            format!(
+                "registration {id} is held by ListenerRegistration {holder}: this resource adopts nothing"
+            ),
         ));
     }
     match (f.seen)(id) {
@@ -169,7 +174,9 @@ fn adopt(f: &Facts, id: &str) -> Plan {
         Seen::Absent => Plan::Read(Read::Get(id.to_owned())),
         Seen::Gone => Plan::Wait(Wait::user(
             conditions::REASON_ADOPT_TARGET_NOT_FOUND,
-            format!("annotation {EXTERNAL_ID_ANNOTATION} names registration {id}, which the framework does not have"),
+            format!(
+                "annotation {EXTERNAL_ID_ANNOTATION} names registration {id}, which the framework does not have"
+            ),
         )),
         Seen::Present(_) => Plan::Adopt {
             id: id.to_owned(),
