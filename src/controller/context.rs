@@ -126,6 +126,26 @@ impl Context {
         }
     }
 
+    /// The state of connection `name` in `namespace` for a cleanup: its client as last
+    /// built, even if the connection is no longer Ready (a namespace being deleted
+    /// deletes its Secrets too); else the refusal of [`Context::connection`].
+    pub fn cleanup_connection(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<ConnectionState>, Error> {
+        let reference = ObjectRef::new(name).within(namespace);
+        match self.state.get(&reference) {
+            Some(state) if self.stores.connections.get(&reference).is_some() => {
+                match state.slowed_for(Instant::now()) {
+                    Some(wait) => Err(Error::SlowedDown(wait)),
+                    None => Ok(state),
+                }
+            }
+            _ => self.connection(namespace, name),
+        }
+    }
+
     /// Requests a reconcile of every resource using `connection`.
     pub fn trigger_dependents(&self, connection: &ObjectRef<FrameworkConnection>) {
         let namespace = connection.namespace.as_deref();

@@ -71,8 +71,13 @@ pub async fn reconcile<K: FrameworkObject>(
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
     let own = object.status();
     let mut status = ctx.latest_status(&*object, own).unwrap_or_default();
-    let connection = ctx.connection(&namespace, object.connection());
-    let (result, phase) = if object.meta().deletion_timestamp.is_some() {
+    let deleting = object.meta().deletion_timestamp.is_some();
+    let connection = if deleting {
+        ctx.cleanup_connection(&namespace, object.connection())
+    } else {
+        ctx.connection(&namespace, object.connection())
+    };
+    let (result, phase) = if deleting {
         if !finalizer::has(&*object) {
             return Ok(Action::await_change());
         }

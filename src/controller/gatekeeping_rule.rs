@@ -216,7 +216,9 @@ async fn cleanup(
 ) -> Result<Done, Error> {
     let namespace = live.namespace().unwrap_or_default();
     for _ in 0..MAX_STEPS {
-        let connection = ctx.connection(&namespace, live.connection_name()).ok();
+        let connection = ctx
+            .cleanup_connection(&namespace, live.connection_name())
+            .ok();
         let plan = |rules: Option<&HashMap<String, model::GatekeepingRule>>| {
             planner::cleanup(&CleanupFacts {
                 status,
@@ -231,12 +233,12 @@ async fn cleanup(
         };
         match plan {
             Cleanup::Read(_) => {
-                ctx.connection(&namespace, live.connection_name())?
+                ctx.cleanup_connection(&namespace, live.connection_name())?
                     .fill::<model::GatekeepingRule>()
                     .await?
             }
             Cleanup::Restore { id, original } => {
-                let connection = ctx.connection(&namespace, live.connection_name())?;
+                let connection = ctx.cleanup_connection(&namespace, live.connection_name())?;
                 connection.admin.update_rule(&id, &original).await?;
                 connection.record(&id, Some(*original));
                 ctx.event(

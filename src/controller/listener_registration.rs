@@ -373,7 +373,7 @@ async fn cleanup(
         });
         match plan {
             Cleanup::Read(_) => {
-                let connection = ctx.connection(&namespace, live.connection_name())?;
+                let connection = ctx.cleanup_connection(&namespace, live.connection_name())?;
                 let url = &live.spec.listener_url;
                 candidates = Some(
                     connection
@@ -383,7 +383,7 @@ async fn cleanup(
                 );
             }
             Cleanup::Delete(ids) => {
-                let connection = ctx.connection(&namespace, live.connection_name())?;
+                let connection = ctx.cleanup_connection(&namespace, live.connection_name())?;
                 for id in &ids {
                     match live.spec.registration_method {
                         RegistrationMethod::AdminApi => {

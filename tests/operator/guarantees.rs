@@ -190,7 +190,8 @@ async fn after_a_restart_every_resource_is_ready_again() {
 }
 
 /// Observed bug (d): deleting the namespace of a connection and a `Delete` listener
-/// completes, and the registration is gone from the framework.
+/// completes, and the registration is gone from the framework (even when the
+/// connection's Secret went first).
 #[tokio::test]
 async fn deleting_a_namespace_completes_and_cleans_up_the_framework() {
     let env = Env::start("ns-delete", None).await;
@@ -199,11 +200,39 @@ async fn deleting_a_namespace_completes_and_cleans_up_the_framework() {
     env.create::<ListenerRegistration>(listener("tax", "http://127.0.0.1:9/tax", "*", json!({})))
         .await;
     let id = external_id(&env.wait_ready::<ListenerRegistration>("tax").await);
+    // The namespace controller deletes in no set order: the connection's Secret may go
+    // first, and the cleanup must still reach the framework.
+    env.api::<k8s_openapi::api::core::v1::Secret>()
+        .delete("operator-credentials", &DeleteParams::default())
+        .await
+        .unwrap();
+    env.wait_reason::<cxf_operator::resources::FrameworkConnection>("default", "SecretNotFound")
+        .await;
     let namespaces: Api<Namespace> = Api::all(env.client.clone());
     namespaces
         .delete(env.ns.name(), &DeleteParams::default())
         .await
         .unwrap();
+    let registrations = env.api::<ListenerRegistration>();
+    eventually("the ListenerRegistration to be cleaned up", || async {
+        registrations
+            .get_opt("tax")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let connections = env.api::<cxf_operator::resources::FrameworkConnection>();
+    eventually("the FrameworkConnection to be let go", || async {
+        connections
+            .get_opt("default")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
     eventually("the namespace to be gone", || async {
         namespaces
             .get_opt(env.ns.name())

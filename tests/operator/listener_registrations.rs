@@ -377,26 +377,22 @@ async fn a_hub_registration_gets_its_credentials_by_patch_and_unsubscribes_on_de
 }
 
 #[tokio::test]
-async fn the_abandon_annotation_lets_go_when_the_connection_is_broken() {
+async fn the_abandon_annotation_lets_go_when_the_framework_fails() {
     let env = Env::start("lr-abandon", None).await;
     env.secret("listener-credentials", &[("client-secret", "s")])
         .await;
     env.create::<ListenerRegistration>(listener("tax", "http://127.0.0.1:9/tax", "*", json!({})))
         .await;
     let id = external_id(&env.wait_ready::<ListenerRegistration>("tax").await);
-    // A connection in use is not deleted before its users (its finalizer): break it.
-    env.patch_spec::<cxf_operator::resources::FrameworkConnection>(
-        "default",
-        json!({"gatewayUrl": "http://127.0.0.1:9"}),
-    )
-    .await;
-    env.wait_reason::<cxf_operator::resources::FrameworkConnection>("default", "Unavailable")
+    // The framework fails every call on registrations: the cleanup cannot delete.
+    env.sim
+        .set_faults(json!([{"kind": "error", "status": 503, "route": "listenerRegistrations"}]))
         .await;
 
     let api = env.api::<ListenerRegistration>();
     api.delete("tax", &Default::default()).await.unwrap();
     let object = env
-        .wait_reason::<ListenerRegistration>("tax", "ConnectionNotReady")
+        .wait_reason::<ListenerRegistration>("tax", "Unavailable")
         .await;
     let message = object["status"]["conditions"][0]["message"]
         .as_str()
@@ -414,6 +410,7 @@ async fn the_abandon_annotation_lets_go_when_the_connection_is_broken() {
         api.get_opt("tax").await.unwrap().is_none().then_some(())
     })
     .await;
+    env.sim.set_faults(json!([])).await;
     assert!(
         env.sim.registrations().await.contains_key(&id),
         "abandoned, not deleted"
