@@ -107,10 +107,7 @@ async fn check<K, T>(
             .map(|r| ObjectRef::from_obj(r.as_ref()))
             .collect()
     });
-    if state
-        .refresh(listed.into_values().collect(), writes)
-        .is_err()
-    {
+    if !state.refresh(listed.into_values().collect(), writes) {
         return; // a write raced the list: check again next interval
     }
     for resource in changed {

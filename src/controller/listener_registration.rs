@@ -89,15 +89,17 @@ async fn apply(
             Some((_, None)) => Seen::Gone,
             None => connection.seen(id),
         };
-        let probe = desired::pending_create(&want, Vec::new(), None);
-        let matching = connection.with::<model::ListenerRegistration, _>(|all| {
-            all.map(|all| {
-                all.values()
-                    .filter(|r| desired::matches_pending(&probe, r))
-                    .filter_map(|r| r.id.clone())
-                    .collect()
+        let matching = || {
+            let probe = desired::pending_create(&want, Vec::new(), None);
+            connection.with::<model::ListenerRegistration, _>(|all| {
+                all.map(|all| {
+                    all.values()
+                        .filter(|r| desired::matches_pending(&probe, r))
+                        .filter_map(|r| r.id.clone())
+                        .collect()
+                })
             })
-        });
+        };
         let plan = planner::plan(&Facts {
             generation: registration.meta().generation,
             status,
@@ -106,7 +108,7 @@ async fn apply(
             want: &want,
             credentials_hash: &hash,
             seen: &seen,
-            matching,
+            matching: &matching,
             claims: &claims,
             candidates: candidates.as_deref(),
         });

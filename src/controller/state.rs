@@ -171,20 +171,16 @@ impl ConnectionState {
 
     /// Replaces the objects of kind `T` by `listed`, unless the operator wrote since the
     /// list started (`writes_before`) and the table was already known: a list that
-    /// started before a write may not show it. Returns the table it replaced (`None` if
-    /// refused or never listed) to compare with.
-    pub fn refresh<T: Kind>(
-        &self,
-        listed: Vec<T>,
-        writes_before: u64,
-    ) -> Result<Option<HashMap<String, T>>, ()> {
+    /// started before a write may not show it. Says whether it replaced them.
+    pub fn refresh<T: Kind>(&self, listed: Vec<T>, writes_before: u64) -> bool {
         let mut objects = self.objects.lock().expect("objects lock");
         let stale = objects.writes != writes_before;
         let table = T::table(&mut objects);
         if stale && table.is_some() {
-            return Err(());
+            return false;
         }
-        Ok(table.replace(by_id(listed)))
+        *table = Some(by_id(listed));
+        true
     }
 
     /// Lists the objects of kind `T` if they never were; concurrent callers wait for
@@ -196,7 +192,7 @@ impl ConnectionState {
         }
         let before = self.writes();
         let listed = T::list(&self.admin).await?;
-        let _ = self.refresh(listed, before);
+        self.refresh(listed, before);
         Ok(())
     }
 }
@@ -292,12 +288,12 @@ mod tests {
             "a write does not make a table known"
         );
         let before = state.writes();
-        assert!(state.refresh(vec![rule("r1")], before).is_ok());
+        assert!(state.refresh(vec![rule("r1")], before));
         assert_eq!(state.seen("r1"), Seen::Present(rule("r1")));
         let before = state.writes();
         state.record::<GatekeepingRule>("r2", Some(rule("r2")));
         assert!(
-            state.refresh::<GatekeepingRule>(vec![], before).is_err(),
+            !state.refresh::<GatekeepingRule>(vec![], before),
             "a list that started before a write is stale"
         );
         assert_eq!(state.seen("r2"), Seen::Present(rule("r2")));

@@ -31,8 +31,9 @@ pub struct Facts<'a> {
     /// What the framework last showed of an id.
     pub seen: &'a dyn Fn(&str) -> Seen<model::ListenerRegistration>,
     /// Ids of the registrations that match `want` (listener URL and API names) in what
-    /// the framework last showed; `None` if it was never listed.
-    pub matching: Option<Vec<String>>,
+    /// the framework last showed; `None` if it was never listed. Asked only before a
+    /// create.
+    pub matching: &'a dyn Fn() -> Option<Vec<String>>,
     /// Who else holds an id.
     pub claims: Claims<'a>,
     /// The registrations a list by listener URL found, once read.
@@ -187,14 +188,19 @@ fn adopt(f: &Facts, id: &str) -> Plan {
 
 /// A create (or, replacing `gone`, a recreate), recording which ids already match.
 fn create(f: &Facts, gone: Option<&str>) -> Plan {
-    let before = match (f.candidates, &f.matching) {
-        (Some(candidates), _) => candidates
-            .iter()
-            .filter(|r| desired::matches_pending(&pending_create(f.want, Vec::new(), None), r))
-            .filter_map(|r| r.id.clone())
-            .collect(),
-        (None, Some(matching)) => matching.clone(),
-        (None, None) => return Plan::Read(Read::List),
+    let before = match f.candidates {
+        Some(candidates) => {
+            let probe = pending_create(f.want, Vec::new(), None);
+            candidates
+                .iter()
+                .filter(|r| desired::matches_pending(&probe, r))
+                .filter_map(|r| r.id.clone())
+                .collect()
+        }
+        None => match (f.matching)() {
+            Some(matching) => matching,
+            None => return Plan::Read(Read::List),
+        },
     };
     let pending = pending_create(f.want, before, gone.map(str::to_owned));
     match gone {

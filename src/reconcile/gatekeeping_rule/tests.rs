@@ -238,7 +238,12 @@ fn cleanup_restores_only_what_the_framework_takes_back() {
     };
     use RuleDeletionPolicy::{Orphan, Restore};
     assert_eq!(
-        run(&status, Orphan, false, Some(&table(&[changed.clone()]))),
+        run(
+            &status,
+            Orphan,
+            false,
+            Some(&table(std::slice::from_ref(&changed)))
+        ),
         Cleanup::Release
     );
     assert_eq!(
@@ -256,14 +261,24 @@ fn cleanup_restores_only_what_the_framework_takes_back() {
         Cleanup::Read(Read::List)
     );
     assert_eq!(
-        run(&status, Restore, false, Some(&table(&[changed.clone()]))),
+        run(
+            &status,
+            Restore,
+            false,
+            Some(&table(std::slice::from_ref(&changed)))
+        ),
         Cleanup::Restore {
             id: "r1".into(),
             original: Box::new(original.clone())
         }
     );
     assert_eq!(
-        run(&status, Restore, false, Some(&table(&[original.clone()]))),
+        run(
+            &status,
+            Restore,
+            false,
+            Some(&table(std::slice::from_ref(&original)))
+        ),
         Cleanup::Release,
         "already as it was"
     );

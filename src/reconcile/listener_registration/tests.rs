@@ -120,12 +120,14 @@ fn plan_of(g: &Given) -> Plan {
         }
     };
     let probe = pending_create(&want, Vec::new(), None);
-    let matching = listed.as_ref().map(|all| {
-        all.values()
-            .filter(|r| desired::matches_pending(&probe, r))
-            .filter_map(|r| r.id.clone())
-            .collect()
-    });
+    let matching = || {
+        listed.as_ref().map(|all| {
+            all.values()
+                .filter(|r| desired::matches_pending(&probe, r))
+                .filter_map(|r| r.id.clone())
+                .collect()
+        })
+    };
     let claims = |id: &str| {
         g.claims
             .iter()
@@ -140,7 +142,7 @@ fn plan_of(g: &Given) -> Plan {
         want: &want,
         credentials_hash: HASH,
         seen: &seen,
-        matching,
+        matching: &matching,
         claims: &claims,
         candidates: g.candidates.as_deref(),
     })
