@@ -10,12 +10,13 @@ use futures::channel::mpsc::UnboundedSender;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, Resource};
 use serde::Serialize;
 use tokio::time::Instant;
 use tracing::warn;
 
 use super::error::Error;
+use super::framework_object::users;
 use super::state::{ConnectionState, FrameworkState};
 use crate::metrics::Metrics;
 use crate::resources::{FrameworkConnection, GatekeepingRule, ListenerRegistration};
@@ -148,24 +149,13 @@ impl Context {
 
     /// Requests a reconcile of every resource using `connection`.
     pub fn trigger_dependents(&self, connection: &ObjectRef<FrameworkConnection>) {
-        let namespace = connection.namespace.as_deref();
-        let uses =
-            |ns: Option<String>, name: &str| ns.as_deref() == namespace && name == connection.name;
-        for r in self
-            .stores
-            .registrations
-            .state_filter(|r| uses(r.namespace(), r.connection_name()))
-        {
+        for r in users(&self.stores.registrations, connection) {
             let _ = self
                 .triggers
                 .registrations
                 .unbounded_send(ObjectRef::from_obj(r.as_ref()));
         }
-        for r in self
-            .stores
-            .rules
-            .state_filter(|r| uses(r.namespace(), r.connection_name()))
-        {
+        for r in users(&self.stores.rules, connection) {
             let _ = self
                 .triggers
                 .rules

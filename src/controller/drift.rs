@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::channel::mpsc::UnboundedSender;
+use kube::Resource;
 use kube::runtime::reflector::ObjectRef;
-use kube::{Resource, ResourceExt};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::context::Context;
+use super::framework_object::users;
 use super::state::{ConnectionState, Kind, by_id};
 use crate::framework::model;
 use crate::resources::{FrameworkConnection, GatekeepingRule, ListenerRegistration};
@@ -32,16 +33,8 @@ pub async fn run(ctx: Arc<Context>) {
             if !state.drift_due(now) {
                 continue;
             }
-            let uses = |namespace: Option<String>, name: &str, deleting: bool| {
-                namespace == connection.namespace && name == connection.name && !deleting
-            };
-            let registrations = ctx.stores.registrations.state_filter(|r| {
-                uses(
-                    r.namespace(),
-                    r.connection_name(),
-                    r.meta().deletion_timestamp.is_some(),
-                )
-            });
+            let mut registrations = users(&ctx.stores.registrations, &connection);
+            registrations.retain(|r| r.meta().deletion_timestamp.is_none());
             check::<_, model::ListenerRegistration>(
                 &connection,
                 &state,
@@ -50,13 +43,8 @@ pub async fn run(ctx: Arc<Context>) {
                 &ctx.triggers.registrations,
             )
             .await;
-            let rules = ctx.stores.rules.state_filter(|r| {
-                uses(
-                    r.namespace(),
-                    r.connection_name(),
-                    r.meta().deletion_timestamp.is_some(),
-                )
-            });
+            let mut rules = users(&ctx.stores.rules, &connection);
+            rules.retain(|r| r.meta().deletion_timestamp.is_none());
             check::<_, model::GatekeepingRule>(
                 &connection,
                 &state,

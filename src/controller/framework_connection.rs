@@ -14,6 +14,7 @@ use tracing::info;
 use super::context::Context;
 use super::error::Error;
 use super::finalizer;
+use super::framework_object::users;
 use super::outcome::{self, Done, Phase};
 use super::secrets;
 use super::state::ConnectionState;
@@ -69,19 +70,16 @@ async fn release(
     if !finalizer::has(connection) {
         return Ok(Action::await_change());
     }
-    let namespace = connection.namespace();
     let name = connection.name_any();
-    let uses = |ns: Option<String>, used: &str, held: bool| ns == namespace && used == name && held;
-    let users = ctx
-        .stores
-        .registrations
-        .state_filter(|r| uses(r.namespace(), r.connection_name(), finalizer::has(r)))
-        .len()
-        + ctx
-            .stores
-            .rules
-            .state_filter(|r| uses(r.namespace(), r.connection_name(), finalizer::has(r)))
-            .len();
+    let reference = ObjectRef::from_obj(connection);
+    let users = users(&ctx.stores.registrations, &reference)
+        .iter()
+        .filter(|r| finalizer::has(r.as_ref()))
+        .count()
+        + users(&ctx.stores.rules, &reference)
+            .iter()
+            .filter(|r| finalizer::has(r.as_ref()))
+            .count();
     if users > 0 {
         info!(connection = %name, users, "deleting: waiting for the resources using it");
         // Their cleanups trigger this reconcile; the requeue covers a finalizer removed
@@ -89,7 +87,7 @@ async fn release(
         return Ok(Action::requeue(RELEASE_RECHECK));
     }
     finalizer::remove(api, connection).await?;
-    ctx.state.remove(&ObjectRef::from_obj(connection));
+    ctx.state.remove(&reference);
     ctx.forget(connection);
     Ok(Action::await_change())
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
@@ -18,7 +18,7 @@ use super::error::Error;
 use super::finalizer;
 use super::outcome::{self, Done, Phase, ReadyStatus};
 use super::state::ConnectionState;
-use crate::resources::conditions;
+use crate::resources::{FrameworkConnection, conditions};
 
 /// A resource standing for a framework object.
 pub trait FrameworkObject:
@@ -59,6 +59,57 @@ pub trait FrameworkObject:
         api: &Api<Self>,
         status: &mut Self::Status,
     ) -> impl Future<Output = Result<Done, Error>> + Send;
+}
+
+/// Implements [`FrameworkObject`] for `$kind` with the module's own `apply` and
+/// `cleanup` functions (same parameters as the trait's methods).
+macro_rules! framework_object {
+    ($kind:ty, $status:ty, $controller:expr, $in_sync:expr) => {
+        impl $crate::controller::FrameworkObject for $kind {
+            type Status = $status;
+            const CONTROLLER: &'static str = $controller;
+            const IN_SYNC: &'static str = $in_sync;
+
+            fn status(&self) -> Option<&$status> {
+                self.status.as_ref()
+            }
+
+            fn connection(&self) -> &str {
+                self.connection_name()
+            }
+
+            fn apply(
+                &self,
+                ctx: &Context,
+                api: &Api<Self>,
+                connection: &ConnectionState,
+                status: &mut $status,
+            ) -> impl std::future::Future<Output = Result<Done, Error>> + Send {
+                apply(self, ctx, api, connection, status)
+            }
+
+            fn cleanup(
+                &self,
+                ctx: &Context,
+                api: &Api<Self>,
+                status: &mut $status,
+            ) -> impl std::future::Future<Output = Result<Done, Error>> + Send {
+                cleanup(self, ctx, api, status)
+            }
+        }
+    };
+}
+pub(crate) use framework_object;
+
+/// The resources of `store` using `connection`.
+pub fn users<K: FrameworkObject>(
+    store: &Store<K>,
+    connection: &ObjectRef<FrameworkConnection>,
+) -> Vec<Arc<K>> {
+    store.state_filter(|r| {
+        r.namespace().as_deref() == connection.namespace.as_deref()
+            && r.connection() == connection.name
+    })
 }
 
 /// Reconciles one resource of kind `K`.

@@ -13,7 +13,7 @@ use tracing::info;
 use super::context::{Context, apply_external_id};
 use super::error::Error;
 use super::finalizer;
-use super::framework_object::FrameworkObject;
+use super::framework_object::framework_object;
 use super::outcome::Done;
 use super::state::ConnectionState;
 use crate::framework::model;
@@ -30,38 +30,12 @@ pub const CONTROLLER: &str = "gatekeeping_rule";
 /// Most plan-and-act rounds in one reconcile.
 const MAX_STEPS: usize = 4;
 
-impl FrameworkObject for GatekeepingRule {
-    type Status = GatekeepingRuleStatus;
-    const CONTROLLER: &'static str = CONTROLLER;
-    const IN_SYNC: &'static str = "the framework rule matches";
-
-    fn status(&self) -> Option<&GatekeepingRuleStatus> {
-        self.status.as_ref()
-    }
-
-    fn connection(&self) -> &str {
-        self.connection_name()
-    }
-
-    async fn apply(
-        &self,
-        ctx: &Context,
-        api: &Api<Self>,
-        connection: &ConnectionState,
-        status: &mut GatekeepingRuleStatus,
-    ) -> Result<Done, Error> {
-        apply(self, ctx, api, connection, status).await
-    }
-
-    async fn cleanup(
-        &self,
-        ctx: &Context,
-        api: &Api<Self>,
-        status: &mut GatekeepingRuleStatus,
-    ) -> Result<Done, Error> {
-        cleanup(self, ctx, api, status).await
-    }
-}
+framework_object!(
+    GatekeepingRule,
+    GatekeepingRuleStatus,
+    CONTROLLER,
+    "the framework rule matches"
+);
 
 /// Plans and acts until the rule matches or must wait.
 async fn apply(

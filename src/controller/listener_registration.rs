@@ -9,7 +9,7 @@ use tracing::info;
 use super::context::Context;
 use super::error::Error;
 use super::finalizer;
-use super::framework_object::FrameworkObject;
+use super::framework_object::framework_object;
 use super::outcome::Done;
 use super::secrets;
 use super::state::ConnectionState;
@@ -32,38 +32,12 @@ pub const CONTROLLER: &str = "listener_registration";
 /// Most plan-and-act rounds in one reconcile (reads, an adoption, then the write).
 const MAX_STEPS: usize = 6;
 
-impl FrameworkObject for ListenerRegistration {
-    type Status = ListenerRegistrationStatus;
-    const CONTROLLER: &'static str = CONTROLLER;
-    const IN_SYNC: &'static str = "the framework registration matches";
-
-    fn status(&self) -> Option<&ListenerRegistrationStatus> {
-        self.status.as_ref()
-    }
-
-    fn connection(&self) -> &str {
-        self.connection_name()
-    }
-
-    async fn apply(
-        &self,
-        ctx: &Context,
-        api: &Api<Self>,
-        connection: &ConnectionState,
-        status: &mut ListenerRegistrationStatus,
-    ) -> Result<Done, Error> {
-        apply(self, ctx, api, connection, status).await
-    }
-
-    async fn cleanup(
-        &self,
-        ctx: &Context,
-        api: &Api<Self>,
-        status: &mut ListenerRegistrationStatus,
-    ) -> Result<Done, Error> {
-        cleanup(self, ctx, api, status).await
-    }
-}
+framework_object!(
+    ListenerRegistration,
+    ListenerRegistrationStatus,
+    CONTROLLER,
+    "the framework registration matches"
+);
 
 /// Plans and acts until the registration matches or must wait.
 async fn apply(
@@ -112,12 +86,18 @@ async fn apply(
             claims: &claims,
             candidates: candidates.as_deref(),
         });
-        match plan {
-            Plan::Read(Read::List) => connection.fill::<model::ListenerRegistration>().await?,
+        let (pending, gone) = match plan {
+            Plan::Create(pending) => (pending, None),
+            Plan::Recreate { gone, pending } => (pending, Some(gone)),
+            Plan::Read(Read::List) => {
+                connection.fill::<model::ListenerRegistration>().await?;
+                continue;
+            }
             Plan::Read(Read::Get(id)) => {
                 let found = connection.admin.get_registration(&id).await?;
                 connection.record(&id, found.clone());
                 confirmed.push((id, found));
+                continue;
             }
             Plan::Read(Read::Candidates) => {
                 let url = &want.listener_locality.external_listener.listener_url;
@@ -126,44 +106,7 @@ async fn apply(
                     .list_registrations(&[("listener-url", url.as_str())])
                     .await?;
                 candidates = Some(listed);
-            }
-            Plan::Create(pending) => {
-                return create(
-                    registration,
-                    &object,
-                    ctx,
-                    api,
-                    connection,
-                    status,
-                    &want,
-                    &hash,
-                    pending,
-                    None,
-                )
-                .await;
-            }
-            Plan::Recreate { gone, pending } => {
-                ctx.event(
-                    registration,
-                    true,
-                    "Drift",
-                    "Create",
-                    format!("registration {gone} was deleted on the framework (confirmed by a read): creating it again"),
-                )
-                .await;
-                return create(
-                    registration,
-                    &object,
-                    ctx,
-                    api,
-                    connection,
-                    status,
-                    &want,
-                    &hash,
-                    pending,
-                    Some(gone),
-                )
-                .await;
+                continue;
             }
             Plan::Adopt { id, lost_create } => {
                 object = finalizer::ensure(api, object).await?;
@@ -185,6 +128,7 @@ async fn apply(
                 };
                 ctx.event(registration, false, "Adopted", "Adopt", note)
                     .await;
+                continue;
             }
             Plan::Patch { id, patch, drift } => {
                 finalizer::ensure(api, object).await?;
@@ -214,80 +158,114 @@ async fn apply(
                 return Ok(Done::Synced);
             }
             Plan::Wait(wait) => return Ok(Done::Wait(wait)),
-        }
+        };
+        let creation = Creation {
+            registration,
+            object: &object,
+            api,
+            connection,
+            want: &want,
+            hash: &hash,
+        };
+        return creation.send(ctx, status, pending, gone).await;
     }
     Err(Error::undecided(MAX_STEPS))
 }
 
-/// Records the pending create with the finalizer (one write, conditional on the
-/// object's version), sends the create, and records the id in `status`.
-#[allow(clippy::too_many_arguments)]
-async fn create(
-    registration: &ListenerRegistration,
-    object: &ListenerRegistration,
-    ctx: &Context,
-    api: &Api<ListenerRegistration>,
-    connection: &ConnectionState,
-    status: &mut ListenerRegistrationStatus,
-    want: &model::ListenerRegistration,
-    hash: &str,
-    pending: PendingCreate,
-    gone: Option<String>,
-) -> Result<Done, Error> {
-    let marker = serde_json::to_string(&pending).expect("a pending create serializes");
-    finalizer::mark(api, object, Some((PENDING_CREATE_ANNOTATION, marker))).await?;
-    if let Some(gone) = &gone {
-        connection.record::<model::ListenerRegistration>(gone, None);
-    }
-    let admin = &connection.admin;
-    let id = match registration.spec.registration_method {
-        RegistrationMethod::AdminApi => admin.create_registration(want).await?.id,
-        RegistrationMethod::Hub => {
-            let api_ref = &registration.spec.affiliated_apis[0];
-            let sub = admin
-                .subscribe_hub(
-                    &api_ref.api_name,
-                    &api_ref.api_version,
-                    &desired::hub_subscription(&registration.spec),
-                )
-                .await?;
-            if let Some(id) = &sub.id {
-                // The id is recorded before the credentials are sent: if that fails, the
-                // status written with the failure keeps it.
-                status.external_id = Some(id.clone());
-                status.credentials_hash = None;
-                let mut bare = want.clone();
-                bare.listener_locality.external_listener.listener_auth = None;
-                let patch = desired::patch(want, &bare, true);
-                if !patch.0.is_empty() {
-                    admin.patch_registration(id, &patch).await?;
-                }
-            }
-            sub.id
+/// What a create needs.
+struct Creation<'a> {
+    registration: &'a ListenerRegistration,
+    object: &'a ListenerRegistration,
+    api: &'a Api<ListenerRegistration>,
+    connection: &'a ConnectionState,
+    want: &'a model::ListenerRegistration,
+    hash: &'a str,
+}
+
+impl Creation<'_> {
+    /// Records the pending create with the finalizer (one write, conditional on the
+    /// object's version), sends the create (of a replacement for `gone`), and records
+    /// the id in `status`.
+    async fn send(
+        self,
+        ctx: &Context,
+        status: &mut ListenerRegistrationStatus,
+        pending: PendingCreate,
+        gone: Option<String>,
+    ) -> Result<Done, Error> {
+        let Self {
+            registration,
+            object,
+            api,
+            connection,
+            want,
+            hash,
+        } = self;
+        if let Some(gone) = &gone {
+            ctx.event(
+                registration,
+                true,
+                "Drift",
+                "Create",
+                format!("registration {gone} was deleted on the framework (confirmed by a read): creating it again"),
+            )
+            .await;
         }
-    };
-    let Some(id) = id else {
-        return Ok(Done::Wait(crate::reconcile::Wait::user(
-            conditions::REASON_REJECTED,
-            "the framework answered the create without an id",
-        )));
-    };
-    status.external_id = Some(id.clone());
-    status.credentials_hash = Some(hash.to_owned());
-    let mut now = want.clone();
-    now.id = Some(id.clone());
-    connection.record(&id, Some(now));
-    let namespace = registration.namespace().unwrap_or_default();
-    info!(registration = %registration.name_any(), %namespace, id, "created");
-    ctx.event(
-        registration,
-        false,
-        "Created",
-        "Create",
-        format!("created registration {id}"),
-    )
-    .await;
-    Ok(Done::Synced)
+        let marker = serde_json::to_string(&pending).expect("a pending create serializes");
+        finalizer::mark(api, object, Some((PENDING_CREATE_ANNOTATION, marker))).await?;
+        if let Some(gone) = &gone {
+            connection.record::<model::ListenerRegistration>(gone, None);
+        }
+        let admin = &connection.admin;
+        let id = match registration.spec.registration_method {
+            RegistrationMethod::AdminApi => admin.create_registration(want).await?.id,
+            RegistrationMethod::Hub => {
+                let api_ref = &registration.spec.affiliated_apis[0];
+                let sub = admin
+                    .subscribe_hub(
+                        &api_ref.api_name,
+                        &api_ref.api_version,
+                        &desired::hub_subscription(&registration.spec),
+                    )
+                    .await?;
+                if let Some(id) = &sub.id {
+                    // The id is recorded before the credentials are sent: if that fails, the
+                    // status written with the failure keeps it.
+                    status.external_id = Some(id.clone());
+                    status.credentials_hash = None;
+                    let mut bare = want.clone();
+                    bare.listener_locality.external_listener.listener_auth = None;
+                    let patch = desired::patch(want, &bare, true);
+                    if !patch.0.is_empty() {
+                        admin.patch_registration(id, &patch).await?;
+                    }
+                }
+                sub.id
+            }
+        };
+        let Some(id) = id else {
+            return Ok(Done::Wait(crate::reconcile::Wait::user(
+                conditions::REASON_REJECTED,
+                "the framework answered the create without an id",
+            )));
+        };
+        status.external_id = Some(id.clone());
+        status.credentials_hash = Some(hash.to_owned());
+        let mut now = want.clone();
+        now.id = Some(id.clone());
+        connection.record(&id, Some(now));
+        let namespace = registration.namespace().unwrap_or_default();
+        info!(registration = %registration.name_any(), %namespace, id, "created");
+        ctx.event(
+            registration,
+            false,
+            "Created",
+            "Create",
+            format!("created registration {id}"),
+        )
+        .await;
+        Ok(Done::Synced)
+    }
 }
 
 /// Annotation `cxf.dev/pending-create`, read.

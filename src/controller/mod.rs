@@ -97,10 +97,9 @@ where
         .collect()
 }
 
-/// The resources of `store` using connection `c`.
-fn users<K: FrameworkObject>(store: &Store<K>, c: &FrameworkConnection) -> Vec<ObjectRef<K>> {
-    store
-        .state_filter(|r| r.namespace() == c.namespace() && r.connection() == c.name_any())
+/// The resources of `store` using connection `c`, to reconcile.
+fn users_of<K: FrameworkObject>(store: &Store<K>, c: &FrameworkConnection) -> Vec<ObjectRef<K>> {
+    framework_object::users(store, &ObjectRef::from_obj(c))
         .iter()
         .map(|r| ObjectRef::from_obj(r.as_ref()))
         .collect()
@@ -163,7 +162,7 @@ async fn run_scope(
         .watches(
             api::<FrameworkConnection>(&client, ns),
             config.clone(),
-            move |c| users(&by_connection, &c),
+            move |c| users_of(&by_connection, &c),
         )
         .reconcile_on(registration_rx);
 
@@ -208,7 +207,7 @@ async fn run_scope(
         .watches(
             api::<FrameworkConnection>(&client, ns),
             config.clone(),
-            move |c| users(&by_connection, &c),
+            move |c| users_of(&by_connection, &c),
         )
         .reconcile_on(rule_rx);
 
