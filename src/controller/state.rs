@@ -300,5 +300,16 @@ mod tests {
         state.record::<GatekeepingRule>("r2", None);
         assert_eq!(state.seen::<GatekeepingRule>("r2"), Seen::Absent);
         assert_eq!(state.seen::<ListenerRegistration>("l1"), Seen::Absent);
+
+        let now = Instant::now();
+        assert_eq!(state.slowed_for(now), None);
+        state.slow_down(now + Duration::from_secs(5));
+        state.slow_down(now + Duration::from_secs(1));
+        assert_eq!(
+            state.slowed_for(now),
+            Some(Duration::from_secs(5)),
+            "a 429 slows the whole connection, the longest wait holds"
+        );
+        assert_eq!(state.slowed_for(now + Duration::from_secs(6)), None);
     }
 }

@@ -199,3 +199,27 @@ async fn an_unchanged_status_is_not_written_again_nor_reported_again() {
         "nothing more was asked of the apiserver"
     );
 }
+
+#[tokio::test]
+async fn backoff_doubles_per_failure_never_below_retry_after_and_resets() {
+    let (service, _server) = pair::<Request<Body>, Response<Body>>();
+    let ctx = context(kube::Client::new(service, "default"));
+    let object = connection();
+    assert_eq!(ctx.backoff(&object, None), Duration::from_secs(2));
+    assert_eq!(ctx.backoff(&object, None), Duration::from_secs(4));
+    assert_eq!(
+        ctx.backoff(&object, Some(Duration::from_secs(30))),
+        Duration::from_secs(30),
+        "the framework's Retry-After wins when longer"
+    );
+    for _ in 0..20 {
+        ctx.backoff(&object, None);
+    }
+    assert_eq!(
+        ctx.backoff(&object, None),
+        Duration::from_secs(300),
+        "bounded"
+    );
+    ctx.reset_backoff(&object);
+    assert_eq!(ctx.backoff(&object, None), Duration::from_secs(2));
+}
