@@ -1,6 +1,17 @@
 //! Admin API errors, classified: what is retried with backoff and what the user must fix.
+//!
+//! Error text goes into status conditions, Events and logs, so it never carries a secret
+//! value. The framework's (or token endpoint's) answer is untrusted text: it may echo
+//! the request. Before any of it is stored in an error, [`RequestSecrets::scrub`]
+//! replaces every secret value the request carried (the connection's client secret or
+//! bearer token, the access token sent, the client secrets and passwords of the body),
+//! raw and in the encodings an echo may use (JSON string, form and percent encoding,
+//! base64), by `<redacted>`, and cuts the result to [`MAX_REASON_CHARS`] characters on
+//! one line.
 
 use std::time::Duration;
+
+use base64::Engine;
 
 /// How the controllers treat an admin API error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,13 +54,12 @@ pub enum AdminError {
         retry_after: Option<Duration>,
     },
     /// The answer was not the JSON expected.
-    #[error("{step}: reading the answer: {source}")]
+    #[error("{step}: reading the answer: {reason}")]
     Decode {
         /// The call.
         step: &'static str,
-        /// The parse error.
-        #[source]
-        source: serde_json::Error,
+        /// The parse error, scrubbed (serde quotes the values it could not read).
+        reason: String,
     },
     /// The token endpoint refused or failed.
     #[error("getting a token from {url}: {reason}")]
@@ -107,6 +117,114 @@ impl AdminError {
     pub fn is_not_found(&self) -> bool {
         self.kind() == ErrorKind::NotFound
     }
+}
+
+/// The most characters of the framework's text kept in an error.
+pub const MAX_REASON_CHARS: usize = 300;
+
+/// What replaces a secret value in error text.
+pub const REDACTED: &str = "<redacted>";
+
+/// Keys whose string values are secrets, in request bodies (the framework's kebab-case,
+/// and the camelCase and snake_case spellings an answer may echo).
+const SECRET_KEYS: &[&str] = &[
+    "client-secret",
+    "clientSecret",
+    "client_secret",
+    "password",
+    "access_token",
+    "access-token",
+    "token",
+    "refresh_token",
+];
+
+/// Every secret value one request carried, to be scrubbed from the answer's text.
+#[derive(Clone, Default)]
+pub struct RequestSecrets {
+    /// The forms to replace, longest first once [`Self::scrub`] runs.
+    forms: Vec<String>,
+}
+
+impl std::fmt::Debug for RequestSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RequestSecrets({} forms)", self.forms.len())
+    }
+}
+
+impl RequestSecrets {
+    /// Adds `value` (if not empty), with its encodings.
+    pub fn add(&mut self, value: &str) {
+        if value.is_empty() {
+            return;
+        }
+        let json = serde_json::to_string(value).unwrap_or_default();
+        let forms = [
+            value.to_owned(),
+            json.trim_matches('"').to_owned(),
+            url::form_urlencoded::byte_serialize(value.as_bytes()).collect(),
+            base64::engine::general_purpose::STANDARD.encode(value),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value),
+        ];
+        for form in forms {
+            if !form.is_empty() && !self.forms.contains(&form) {
+                self.forms.push(form);
+            }
+        }
+    }
+
+    /// Adds the string values of `body` found under [`SECRET_KEYS`], and the `value` of
+    /// RFC 6902 operations whose `path` ends with one of them.
+    pub fn add_from_body(&mut self, body: &serde_json::Value) {
+        self.collect(body, false);
+    }
+
+    fn collect(&mut self, value: &serde_json::Value, secret: bool) {
+        match value {
+            serde_json::Value::String(s) if secret => self.add(s),
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    self.collect(item, secret);
+                }
+            }
+            serde_json::Value::Object(map) => {
+                let patched_secret = map
+                    .get("path")
+                    .and_then(|p| p.as_str())
+                    .and_then(|p| p.rsplit('/').next())
+                    .is_some_and(is_secret_key);
+                for (key, item) in map {
+                    let under_secret =
+                        secret || is_secret_key(key) || (patched_secret && key == "value");
+                    self.collect(item, under_secret);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `text` without any secret value of the request, on one line, at most
+    /// [`MAX_REASON_CHARS`] characters.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut forms: Vec<&String> = self.forms.iter().collect();
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        let mut text = text.to_owned();
+        for form in forms {
+            if text.contains(form.as_str()) {
+                text = text.replace(form.as_str(), REDACTED);
+            }
+        }
+        let line = text.replace(['\n', '\r'], " ");
+        if line.chars().count() <= MAX_REASON_CHARS {
+            return line;
+        }
+        let mut cut: String = line.chars().take(MAX_REASON_CHARS - 3).collect();
+        cut.push_str("...");
+        cut
+    }
+}
+
+fn is_secret_key(key: &str) -> bool {
+    SECRET_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
 }
 
 fn classify(status: u16) -> ErrorKind {

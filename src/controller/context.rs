@@ -17,6 +17,7 @@ use tracing::warn;
 use super::error::Error;
 use super::observed::Observed;
 use crate::admin::AdminClient;
+use crate::desired::credentials::HashKey;
 use crate::metrics::Metrics;
 use crate::resources::{FrameworkConnection, GatekeepingRule, ListenerRegistration};
 
@@ -65,6 +66,8 @@ pub struct Context {
     pub stores: Stores,
     /// Drift-check interval of connections that set none.
     pub default_drift_interval: Duration,
+    /// Key of `status.credentialsHash` (see [`super::hash_key`]).
+    pub credentials_key: HashKey,
     /// Connections by `namespace/name`.
     pub connections: Mutex<HashMap<String, Connection>>,
     failures: Mutex<HashMap<String, u32>>,
@@ -85,6 +88,7 @@ impl Context {
         metrics: Arc<Metrics>,
         stores: Stores,
         default_drift_interval: Duration,
+        credentials_key: HashKey,
     ) -> Self {
         let recorder = Recorder::new(client.clone(), FIELD_MANAGER.into());
         Self {
@@ -93,6 +97,7 @@ impl Context {
             metrics,
             stores,
             default_drift_interval,
+            credentials_key,
             connections: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             statuses: Mutex::new(HashMap::new()),

@@ -79,7 +79,7 @@ async fn sync(
     let admin = ctx.admin(&namespace, connection)?;
     let auth = read_auth(registration, &ctx.client, &namespace).await?;
     let uid = registration.uid().unwrap_or_default();
-    let hash = credentials::hash(&uid, auth.as_ref());
+    let hash = credentials::hash(&ctx.credentials_key, &uid, auth.as_ref());
     let want = desired::desired(&registration.spec, auth);
     let reference = registration.object_ref(&());
 

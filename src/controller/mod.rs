@@ -6,6 +6,7 @@ pub mod drift;
 pub mod error;
 pub mod framework_connection;
 pub mod gatekeeping_rule;
+pub mod hash_key;
 pub mod leader;
 pub mod listener_registration;
 pub mod observed;
@@ -40,6 +41,8 @@ pub struct Settings {
     pub namespaces: Vec<String>,
     /// Drift-check interval of connections that set none.
     pub drift_interval: Duration,
+    /// Key of `status.credentialsHash`, from [`hash_key::ensure`].
+    pub credentials_key: crate::desired::credentials::HashKey,
 }
 
 /// Runs the controllers until they stop (they do not, short of a fatal watch error).
@@ -54,6 +57,7 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
             client.clone(),
             namespace,
             settings.drift_interval,
+            settings.credentials_key.clone(),
             Arc::clone(&metrics),
         )
     });
@@ -99,6 +103,7 @@ async fn run_scope(
     client: Client,
     namespace: Option<String>,
     drift_interval: Duration,
+    credentials_key: crate::desired::credentials::HashKey,
     metrics: Arc<Metrics>,
 ) {
     let ns = namespace.as_deref();
@@ -116,6 +121,7 @@ async fn run_scope(
         metrics,
         stores.clone(),
         drift_interval,
+        credentials_key,
     ));
     let (registration_tx, registration_rx) = futures::channel::mpsc::unbounded();
     let (rule_tx, rule_rx) = futures::channel::mpsc::unbounded();

@@ -28,6 +28,7 @@ fn context(client: kube::Client) -> Arc<Context> {
         Arc::new(Metrics::default()),
         stores,
         Duration::from_secs(60),
+        crate::desired::credentials::HashKey::generate(),
     ))
 }
 

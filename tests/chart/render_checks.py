@@ -98,12 +98,15 @@ def watch_permissions(scope):
     return p
 
 
-def self_permissions(webhook_certs):
+def self_permissions(webhook_certs, webhook=True):
     p = {(NS, "coordination.k8s.io", "leases", "create", "*")}
     p |= {(NS, "coordination.k8s.io", "leases", v, FULL) for v in ("get", "update", "patch")}
+    p.add((NS, "", "secrets", "create", "*"))
+    p.add((NS, "", "secrets", "get", FULL + "-credentials-hash-key"))
+    if webhook:
+        p.add(("*", "authorization.k8s.io", "subjectaccessreviews", "create", "*"))
     if webhook_certs:
         secret = FULL + "-webhook-cert"
-        p.add((NS, "", "secrets", "create", "*"))
         p |= {(NS, "", "secrets", v, secret) for v in ("get", "update", "patch")}
         p |= {("*", "admissionregistration.k8s.io", "validatingwebhookconfigurations", v, FULL + "-" + NS) for v in ("get", "patch")}
     return p
@@ -231,7 +234,7 @@ def main():
     off = render(helm, "webhook.enabled=false")
     check("webhook.enabled=false renders no ValidatingWebhookConfiguration", not find(off, "ValidatingWebhookConfiguration"))
     got = operator_permissions(off)
-    want = watch_permissions("*") | self_permissions(False)
+    want = watch_permissions("*") | self_permissions(False, webhook=False)
     check("webhook.enabled=false drops the webhook's RBAC", got == want, "extra %s; missing %s" % (sorted(got - want), sorted(want - got)))
 
     # cert-manager mode.
@@ -245,7 +248,7 @@ def main():
     vols = find(cm, "Deployment")[0]["spec"]["template"]["spec"]["volumes"]
     check("certManager mode mounts the certificate Secret", any(v.get("secret", {}).get("secretName") == FULL + "-webhook-cert" for v in vols))
     got = operator_permissions(cm)
-    check("certManager mode gives the operator no Secret-writing or webhook-patching RBAC", got == watch_permissions("*") | self_permissions(False))
+    check("certManager mode gives the operator no webhook-cert Secret or webhook-patching RBAC", got == watch_permissions("*") | self_permissions(False))
     issuer = render(helm, "webhook.certs.mode=certManager", "webhook.certs.certManager.issuerRef.name=corp-ca",
                     "webhook.certs.certManager.issuerRef.kind=ClusterIssuer")
     check("certManager issuerRef replaces the self-signed Issuer",

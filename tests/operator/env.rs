@@ -182,6 +182,7 @@ impl Env {
         let settings = Settings {
             namespaces: vec![ns.name().to_owned()],
             drift_interval: Duration::from_secs(60),
+            credentials_key: cxf_operator::desired::credentials::HashKey::generate(),
         };
         let controllers = in_process.then(|| {
             tokio::spawn(controller::run(
@@ -225,7 +226,7 @@ impl Env {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), json!(v)))
             .collect();
-        let body = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data});
+        let body = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "labels": {"cxf.dev/credentials": "true"}}, "stringData": data});
         self.api::<Secret>()
             .patch(
                 name,
