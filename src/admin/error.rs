@@ -242,6 +242,213 @@ fn classify(status: u16) -> ErrorKind {
 mod tests {
     use super::*;
 
+    const CLIENT_SECRET: &str = "s3cr3t+/=&x y";
+    const PASSWORD: &str = "p@ss w0rd\"q";
+    const TOKEN: &str = "tok-abc123";
+
+    fn leaks(text: &str) -> Vec<&'static str> {
+        [CLIENT_SECRET, PASSWORD, TOKEN]
+            .into_iter()
+            .filter(|secret| {
+                let mut forms = RequestSecrets::default();
+                forms.add(secret);
+                forms.forms.iter().any(|form| text.contains(form.as_str()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn scrub_removes_each_secret_in_every_encoding() {
+        let mut secrets = RequestSecrets::default();
+        secrets.add(CLIENT_SECRET);
+        secrets.add(PASSWORD);
+        secrets.add("");
+        let json = serde_json::to_string(PASSWORD).unwrap();
+        let form: String = url::form_urlencoded::byte_serialize(CLIENT_SECRET.as_bytes()).collect();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(CLIENT_SECRET);
+        let text = format!("raw {CLIENT_SECRET} json {json} form {form} b64 {b64}\nnext line");
+        let scrubbed = secrets.scrub(&text);
+        assert!(leaks(&scrubbed).is_empty(), "{scrubbed}");
+        assert_eq!(
+            scrubbed,
+            "raw <redacted> json \"<redacted>\" form <redacted> b64 <redacted> next line"
+        );
+    }
+
+    #[test]
+    fn scrub_cuts_long_text_after_removing_secrets() {
+        let mut secrets = RequestSecrets::default();
+        secrets.add(TOKEN);
+        let text = format!(
+            "{}{TOKEN}{}",
+            "é".repeat(MAX_REASON_CHARS - 5),
+            "x".repeat(50)
+        );
+        let scrubbed = secrets.scrub(&text);
+        assert_eq!(scrubbed.chars().count(), MAX_REASON_CHARS);
+        assert!(
+            scrubbed.ends_with("...") && !scrubbed.contains("tok-"),
+            "{scrubbed}"
+        );
+    }
+
+    #[test]
+    fn secrets_are_found_in_bodies_and_json_patches() {
+        let mut secrets = RequestSecrets::default();
+        secrets.add_from_body(&serde_json::json!({
+            "listener-locality": {"external-listener": {"listener-url": "http://l",
+                "listener-auth": {"oidc-client-credentials": {"identity-uri": "https://idp",
+                    "client-id": "tax-client", "client-secret": CLIENT_SECRET}}}},
+        }));
+        secrets.add_from_body(&serde_json::json!([
+            {"op": "replace", "path": "/listener-locality/external-listener/listener-auth/basic/password", "value": PASSWORD},
+            {"op": "replace", "path": "/affiliated-apis/0/query", "value": "/a pr"},
+        ]));
+        let scrubbed = secrets.scrub(&format!(
+            "{CLIENT_SECRET} {PASSWORD} tax-client /a pr http://l"
+        ));
+        assert_eq!(scrubbed, "<redacted> <redacted> tax-client /a pr http://l");
+    }
+
+    /// A framework that echoes every request it gets (body, form and Authorization
+    /// header) in its error answers, the worst case for error text.
+    mod echoing_framework {
+        use axum::Router;
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::routing::{patch, post};
+
+        use super::*;
+        use crate::admin::{AdminClient, ClientConfig, Credentials};
+        use crate::framework::model::{
+            BasicAuth, ExternalListener, ListenerAuth, ListenerLocality, ListenerRegistration,
+            ListenerType, SecretValue,
+        };
+        use crate::metrics::Metrics;
+        use crate::resources::framework_connection::RuleUpdateVerb;
+
+        fn echo(headers: &HeaderMap, body: &str) -> String {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            format!("you sent {body} with {auth}")
+        }
+
+        async fn start(token_status: StatusCode) -> String {
+            let app = Router::new()
+                .route(
+                    "/oauth2/token",
+                    post(move |headers: HeaderMap, body: String| async move {
+                        if token_status.is_success() {
+                            (token_status, format!(r#"{{"access_token": "{TOKEN}", "expires_in": 3600}}"#))
+                        } else {
+                            (token_status, format!(r#"{{"error": "invalid_client", "error_description": {}}}"#,
+                                serde_json::to_string(&echo(&headers, &body)).unwrap()))
+                        }
+                    }),
+                )
+                .route(
+                    "/admin/01/listenerRegistrations",
+                    post(|headers: HeaderMap, body: String| async move {
+                        let tmf = serde_json::json!({"code": "400", "reason": "Bad request", "message": echo(&headers, &body)});
+                        (StatusCode::BAD_REQUEST, tmf.to_string())
+                    }),
+                )
+                .route(
+                    "/admin/01/listenerRegistrations/{id}",
+                    patch(|headers: HeaderMap, body: String| async move {
+                        // A success whose answer is not what was expected, quoting the request.
+                        (StatusCode::OK, serde_json::to_string(&echo(&headers, &body)).unwrap())
+                    })
+                    .get(|headers: HeaderMap| async move {
+                        (StatusCode::OK, serde_json::to_string(&echo(&headers, "")).unwrap())
+                    }),
+                );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            format!("http://{addr}")
+        }
+
+        fn client(gateway: &str) -> AdminClient {
+            let config = ClientConfig {
+                gateway_url: gateway.to_owned(),
+                workspace: Some("01".into()),
+                credentials: Credentials::OAuth {
+                    token_url: format!("{gateway}/oauth2/token"),
+                    client_id: "operator".into(),
+                    client_secret: SecretValue::new(CLIENT_SECRET),
+                    scope: None,
+                },
+                ca_bundle: None,
+                requests_per_second: 1000,
+                rule_update_verb: RuleUpdateVerb::Patch,
+            };
+            AdminClient::new(config, Metrics::default().admin).unwrap()
+        }
+
+        fn registration() -> ListenerRegistration {
+            ListenerRegistration {
+                id: None,
+                affiliated_apis: Vec::new(),
+                listener_locality: ListenerLocality {
+                    external_listener: ExternalListener {
+                        listener_url: "http://tax".into(),
+                        listener_auth: Some(ListenerAuth::Basic(BasicAuth {
+                            username: "admin".into(),
+                            password: SecretValue::new(PASSWORD),
+                        })),
+                    },
+                },
+                listener_type: ListenerType::External,
+            }
+        }
+
+        #[tokio::test]
+        async fn a_refusal_quoting_the_request_keeps_no_secret() {
+            let gateway = start(StatusCode::OK).await;
+            let error = client(&gateway)
+                .create_registration(&registration())
+                .await
+                .unwrap_err();
+            let text = error.to_string();
+            assert!(
+                text.contains("the framework answered 400: Bad request: you sent"),
+                "{text}"
+            );
+            assert!(text.contains("<redacted>"), "{text}");
+            assert!(leaks(&text).is_empty(), "{text}");
+        }
+
+        #[tokio::test]
+        async fn an_unexpected_answer_quoting_the_request_keeps_no_secret() {
+            let gateway = start(StatusCode::OK).await;
+            let admin = client(&gateway);
+            let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
+                {"op": "replace", "path": "/listener-locality/external-listener/listener-auth",
+                 "value": {"basic": {"username": "admin", "password": PASSWORD}}},
+            ]))
+            .unwrap();
+            admin.patch_registration("lr-1", &patch).await.unwrap();
+            let error = admin.get_registration("lr-1").await.unwrap_err();
+            let text = error.to_string();
+            assert!(
+                text.contains("reading the answer: invalid type: string"),
+                "{text}"
+            );
+            assert!(leaks(&text).is_empty(), "{text}");
+        }
+
+        #[tokio::test]
+        async fn a_token_endpoint_quoting_the_request_keeps_no_secret() {
+            let gateway = start(StatusCode::UNAUTHORIZED).await;
+            let error = client(&gateway).check_token().await.unwrap_err();
+            let text = error.to_string();
+            assert!(text.starts_with("getting a token from"), "{text}");
+            assert!(leaks(&text).is_empty(), "{text}");
+        }
+    }
+
     fn status(status: u16) -> AdminError {
         AdminError::Status {
             step: "listing",

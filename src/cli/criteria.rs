@@ -172,7 +172,10 @@ fn parse_or_report(expr: &str) -> Option<Criteria> {
 enum EventError {
     #[error("reading the event from {path}: {source}")]
     Read { path: String, source: io::Error },
-    #[error("reading the event from {path}: larger than {} bytes", super::validate::MAX_INPUT_BYTES)]
+    #[error(
+        "reading the event from {path}: larger than {} bytes",
+        super::validate::MAX_INPUT_BYTES
+    )]
     TooLarge { path: String },
     #[error("parsing the event from {path} as JSON: {source}")]
     Parse {

@@ -133,19 +133,16 @@ impl Args {
             error!(error = %e, "leader election failed");
             return ExitCode::FAILURE;
         }
-        let credentials_key = match controller::hash_key::ensure(
-            &client,
-            &lease_namespace,
-            &credentials_hash_secret,
-        )
-        .await
-        {
-            Ok(key) => key,
-            Err(e) => {
-                error!(error = %e, "keeping the credentials-hash key failed");
-                return ExitCode::FAILURE;
-            }
-        };
+        let credentials_key =
+            match controller::hash_key::ensure(&client, &lease_namespace, &credentials_hash_secret)
+                .await
+            {
+                Ok(key) => key,
+                Err(e) => {
+                    error!(error = %e, "keeping the credentials-hash key failed");
+                    return ExitCode::FAILURE;
+                }
+            };
         let settings = Settings {
             namespaces,
             drift_interval,

@@ -92,7 +92,10 @@ pub async fn ensure(client: &Client, namespace: &str, name: &str) -> Result<Hash
             });
         }
         let key = HashKey::generate();
-        match api.create(&PostParams::default(), &secret(name, &key)).await {
+        match api
+            .create(&PostParams::default(), &secret(name, &key))
+            .await
+        {
             Ok(_) => {
                 tracing::info!(secret = %name, "created the credentials-hash key Secret");
                 return Ok(key);

@@ -123,7 +123,10 @@ mod tests {
         // compute for a guessed password never matches the stored hash.
         let stored = hash(&key(7), "uid-1", Some(&basic("admin", "s3cret")));
         for guess in [key(0), key(8), HashKey::generate()] {
-            assert_ne!(stored, hash(&guess, "uid-1", Some(&basic("admin", "s3cret"))));
+            assert_ne!(
+                stored,
+                hash(&guess, "uid-1", Some(&basic("admin", "s3cret")))
+            );
         }
         assert_ne!(HashKey::generate(), HashKey::generate());
     }

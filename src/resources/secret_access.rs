@@ -80,9 +80,12 @@ mod tests {
             .collect()
     }
 
+    /// Labels of a Secret (`None`: no labels at all).
+    type Labels<'a> = Option<&'a [(&'a str, &'a str)]>;
+
     #[test]
     fn only_the_exact_label_opts_in() {
-        let table: &[(Option<&[(&str, &str)]>, bool)] = &[
+        let table: &[(Labels, bool)] = &[
             (None, false),
             (Some(&[]), false),
             (Some(&[("app", "x")]), false),

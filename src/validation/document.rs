@@ -12,7 +12,6 @@ use std::cell::Cell;
 use std::fmt;
 
 use kube::core::ObjectMeta;
-use serde::Deserialize;
 use serde::de::{DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 use super::{Finding, Resource};
@@ -297,7 +296,8 @@ mod tests {
 
     #[test]
     fn yaml_documents_are_read_with_their_values() {
-        let documents = yaml_documents("a: 1\nb: [x, 2.5, null, true]\n---\n- &k {c: d}\n- *k\n").unwrap();
+        let documents =
+            yaml_documents("a: 1\nb: [x, 2.5, null, true]\n---\n- &k {c: d}\n- *k\n").unwrap();
         assert_eq!(
             documents,
             [
@@ -310,7 +310,9 @@ mod tests {
     #[test]
     fn a_billion_laughs_is_refused_after_its_budget() {
         // Nine levels of ten aliases each: 10^9 strings if expanded.
-        let mut bomb = String::from("a0: &a0 [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n");
+        let mut bomb = String::from(
+            "a0: &a0 [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n",
+        );
         for level in 1..=9 {
             let prev = level - 1;
             bomb.push_str(&format!(

@@ -182,7 +182,9 @@ pub fn refuse_unreadable(
             request.namespace.as_deref().unwrap_or_default(),
             denied,
         ),
-        SecretAccess::Unknown(reason) => format!("{reason}; refusing, since the author's access to the referenced Secrets could not be checked"),
+        SecretAccess::Unknown(reason) => format!(
+            "{reason}; refusing, since the author's access to the referenced Secrets could not be checked"
+        ),
     };
     let message = if response.allowed {
         message

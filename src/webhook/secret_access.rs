@@ -199,7 +199,11 @@ mod tests {
         })
     }
 
-    fn request(operation: &str, object: &Value, old: Option<&Value>) -> AdmissionRequest<DynamicObject> {
+    fn request(
+        operation: &str,
+        object: &Value,
+        old: Option<&Value>,
+    ) -> AdmissionRequest<DynamicObject> {
         let review: kube::core::admission::AdmissionReview<DynamicObject> =
             serde_json::from_value(json!({
                 "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
@@ -227,7 +231,10 @@ mod tests {
 
     #[test]
     fn creates_check_every_referenced_secret() {
-        assert_eq!(to_check("CREATE", &connection("https://gw", "s"), None), ["s"]);
+        assert_eq!(
+            to_check("CREATE", &connection("https://gw", "s"), None),
+            ["s"]
+        );
         assert_eq!(
             to_check("CREATE", &listener("https://l", "pw", "*"), None),
             ["pw", "user"]
@@ -241,8 +248,18 @@ mod tests {
         let l = listener("https://l", "pw", "*");
         let table: &[(&str, Value, Value, bool)] = &[
             ("same connection", c.clone(), c.clone(), false),
-            ("gatewayUrl", c.clone(), connection("https://evil", "s"), true),
-            ("secret name", c.clone(), connection("https://gw", "other"), true),
+            (
+                "gatewayUrl",
+                c.clone(),
+                connection("https://evil", "s"),
+                true,
+            ),
+            (
+                "secret name",
+                c.clone(),
+                connection("https://gw", "other"),
+                true,
+            ),
             (
                 "tokenUrl",
                 c.clone(),
@@ -273,8 +290,18 @@ mod tests {
                 },
                 false,
             ),
-            ("query only", l.clone(), listener("https://l", "pw", "/a pr"), false),
-            ("listenerUrl", l.clone(), listener("https://evil", "pw", "*"), true),
+            (
+                "query only",
+                l.clone(),
+                listener("https://l", "pw", "/a pr"),
+                false,
+            ),
+            (
+                "listenerUrl",
+                l.clone(),
+                listener("https://evil", "pw", "*"),
+                true,
+            ),
             (
                 "connectionName",
                 l.clone(),
