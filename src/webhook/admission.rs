@@ -430,6 +430,130 @@ mod tests {
         assert!(!response.allowed, "a changed spec is checked");
     }
 
+    /// Posts `body` to the webhook's router (no TLS, no client): status and body text.
+    async fn post(body: Vec<u8>) -> (u16, String) {
+        use tower::ServiceExt;
+        let request = axum::http::Request::post("/validate")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let answer = crate::webhook::router(Validator::default())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    fn review_body(object: &serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "u-9",
+                "kind": {"group": "cxf.dev", "version": "v1alpha1", "kind": object["kind"]},
+                "resource": {"group": "cxf.dev", "version": "v1alpha1", "resource": "x"},
+                "operation": "CREATE", "namespace": "ns", "name": "n",
+                "userInfo": {"username": "mallory"}, "object": object,
+            },
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_oversized_review_is_refused_unread() {
+        let mut body = review_body(&listener("*"));
+        body.resize(MAX_REVIEW_BYTES + 1, b' ');
+        let (status, text) = post(body).await;
+        assert_eq!(status, 413, "{text}");
+        assert_eq!(
+            text,
+            format!("the AdmissionReview is larger than {MAX_REVIEW_BYTES} bytes")
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_reviews_get_a_clear_400() {
+        let deep = format!(
+            r#"{{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {{"object": {{"apiVersion": "v1", "kind": "X", "metadata": {{}}, "spec": {}1{}}}}}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let table: &[(&[u8], &str)] = &[
+            (b"", "reading the AdmissionReview: EOF while parsing a value"),
+            (b"{\"apiVersion\": ", "reading the AdmissionReview: EOF while parsing"),
+            (b"\xff\xfe", "reading the AdmissionReview: expected value"),
+            (deep.as_bytes(), "recursion limit exceeded"),
+            (
+                br#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}"#,
+                "reading the AdmissionReview: ",
+            ),
+            (br#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": 5}}"#, "invalid type: integer `5`"),
+        ];
+        for (body, expected) in table {
+            let (status, text) = post(body.to_vec()).await;
+            assert_eq!(status, 400, "{text}");
+            assert!(text.contains(expected), "{expected:?} not in {text:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_review_is_answered_for_its_uid_and_unchecked_secrets_refuse() {
+        let (status, text) = post(review_body(&listener("*"))).await;
+        assert_eq!(status, 200, "{text}");
+        let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(answer["response"]["uid"], "u-9");
+        assert_eq!(answer["response"]["allowed"], true, "{text}");
+
+        // Without a client, access to a referenced Secret cannot be checked: refused.
+        let mut with_secret = listener("*");
+        with_secret["spec"]["auth"] =
+            json!({"basic": {"username": {"value": "u"}, "password": {"name": "s", "key": "p"}}});
+        let (status, text) = post(review_body(&with_secret)).await;
+        assert_eq!(status, 200, "{text}");
+        let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(answer["response"]["allowed"], false, "{text}");
+        assert_eq!(answer["response"]["status"]["code"], 403, "{text}");
+    }
+
+    #[test]
+    fn a_denied_secret_refuses_with_the_validation_errors_kept() {
+        let object = listener("/a eq");
+        let request = request(object.clone());
+        let denied = SecretAccess::Denied(BTreeSet::from(["s".to_owned()]));
+        let response = refuse_unreadable(
+            respond(&request, &object, &Known::default()),
+            &request,
+            &denied,
+        );
+        assert!(!response.allowed);
+        assert_eq!(response.result.code, 403);
+        assert!(
+            response
+                .result
+                .message
+                .starts_with("user \"(unknown)\" may not get Secret ns/s: "),
+            "{}",
+            response.result.message
+        );
+        assert!(
+            response
+                .result
+                .message
+                .contains("spec.affiliatedApis[0].query: line 1"),
+            "{}",
+            response.result.message
+        );
+        let allowed = refuse_unreadable(
+            respond(&request, &object, &Known::default()),
+            &request,
+            &SecretAccess::Allowed,
+        );
+        assert_eq!(allowed.result.code, 422);
+    }
+
     #[test]
     fn long_warnings_are_cut_to_one_short_line() {
         let text = warning_text(&format!("a\nb{}", "é".repeat(300)));
