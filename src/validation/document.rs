@@ -160,7 +160,7 @@ pub fn yaml_documents(text: &str) -> Result<Vec<serde_json::Value>, YamlError> {
                 index,
                 message: if left.get() == 0 {
                     format!(
-                        "expands to more than {budget} values (YAML aliases repeating a large                          node?); refusing to read it"
+                        "expands to more than {budget} values (YAML aliases repeating a large node?); refusing to read it"
                     )
                 } else {
                     e.to_string()
