@@ -6,8 +6,10 @@
 # with fuzz/corpus/<target> as the first directory, then shrink it with -set_cover_merge=1).
 #
 # Usage: scripts/fuzz.sh [SECONDS]
-# Needs the nightly toolchain (cargo-fuzz builds with -Zsanitizer=address) and cargo-fuzz,
-# which this script installs from crates.io if it is missing. Fails on any crash, any
+# Needs the nightly toolchain (cargo-fuzz builds with -Zsanitizer=address), a C++ compiler
+# (libfuzzer-sys builds libFuzzer) and cargo-fuzz, which this script installs from
+# crates.io if it is missing. The first build takes minutes (every dependency, with the
+# sanitizer); later ones rebuild only what changed. Fails on any crash, any
 # input running longer than 10 s (a hang), or more than 2 GiB of memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,8 @@ die() { echo "fuzz.sh: $*" >&2; exit 1; }
 
 rustup toolchain list | grep -q '^nightly' ||
 	die "the nightly toolchain is missing: rustup toolchain install nightly --profile minimal"
+command -v c++ >/dev/null ||
+	die "a C++ compiler is missing (libfuzzer-sys builds libFuzzer): apt-get install g++"
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
 	echo "fuzz.sh: installing cargo-fuzz from crates.io" >&2
 	cargo install cargo-fuzz --locked --version 0.13.2 || die "installing cargo-fuzz failed"
