@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use error::{AdminError, ErrorKind};
+pub use error::{AdminError, ErrorKind, RequestSecrets};
 pub use token::Credentials;
 
 use crate::framework::model::{GatekeepingRule, HubSubscription, ListenerRegistration, TmfError};
@@ -310,12 +310,12 @@ impl AdminClient {
         query: &[(&str, &str)],
         body: Option<&impl Serialize>,
     ) -> Result<T, AdminError> {
-        let answer = self.send(step, route, method, url, query, body).await?;
+        let (answer, secrets) = self.send(step, route, method, url, query, body).await?;
         let bytes = answer
             .bytes()
             .await
             .map_err(|source| AdminError::Transport { step, source })?;
-        decode(step, &bytes)
+        decode(step, &bytes, &secrets)
     }
 
     async fn call_empty(
@@ -332,7 +332,8 @@ impl AdminClient {
     }
 
     /// Sends one request (rate limited, with a bearer token; once more with a new token
-    /// after a 401) and turns an error status into [`AdminError::Status`].
+    /// after a 401) and turns an error status into [`AdminError::Status`], scrubbed of
+    /// the request's secret values (which are returned, for scrubbing the answer).
     async fn send(
         &self,
         step: &'static str,
@@ -341,10 +342,15 @@ impl AdminClient {
         url: url::Url,
         query: &[(&str, &str)],
         body: Option<&impl Serialize>,
-    ) -> Result<reqwest::Response, AdminError> {
+    ) -> Result<(reqwest::Response, RequestSecrets), AdminError> {
+        let mut secrets = self.tokens.secrets();
+        if let Some(body) = body {
+            secrets.add_from_body(&serde_json::to_value(body).unwrap_or_default());
+        }
         let mut retried = false;
         loop {
             let token = self.tokens.token(&self.http).await?;
+            secrets.add(token.expose());
             self.limiter.acquire().await;
             let mut request = self
                 .http
@@ -365,23 +371,30 @@ impl AdminClient {
             })?;
             let status = answer.status();
             if status.is_success() {
-                return Ok(answer);
+                return Ok((answer, secrets));
             }
             if status == StatusCode::UNAUTHORIZED && !retried {
                 self.tokens.invalidate().await;
                 retried = true;
                 continue;
             }
-            return Err(status_error(step, answer).await);
+            return Err(status_error(step, answer, &secrets).await);
         }
     }
 }
 
-/// Parses a JSON answer.
-fn decode<T: DeserializeOwned>(step: &'static str, bytes: &[u8]) -> Result<T, AdminError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|source| AdminError::Decode { step, source })?;
-    serde_json::from_value(value).map_err(|source| AdminError::Decode { step, source })
+/// Parses a JSON answer; a parse error is scrubbed of `secrets`.
+fn decode<T: DeserializeOwned>(
+    step: &'static str,
+    bytes: &[u8],
+    secrets: &RequestSecrets,
+) -> Result<T, AdminError> {
+    let failed = |e: serde_json::Error| AdminError::Decode {
+        step,
+        reason: secrets.scrub(&e.to_string()),
+    };
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(failed)?;
+    serde_json::from_value(value).map_err(failed)
 }
 
 fn not_found_as_none<T>(result: Result<T, AdminError>) -> Result<Option<T>, AdminError> {
@@ -392,7 +405,11 @@ fn not_found_as_none<T>(result: Result<T, AdminError>) -> Result<Option<T>, Admi
     }
 }
 
-async fn status_error(step: &'static str, answer: reqwest::Response) -> AdminError {
+async fn status_error(
+    step: &'static str,
+    answer: reqwest::Response,
+    secrets: &RequestSecrets,
+) -> AdminError {
     let status = answer.status();
     let retry_after = answer
         .headers()
@@ -406,7 +423,7 @@ async fn status_error(step: &'static str, answer: reqwest::Response) -> AdminErr
             if let Some(message) = tmf.message {
                 reason = format!("{reason}: {message}");
             }
-            reason.chars().take(300).collect()
+            secrets.scrub(&reason)
         }
         Err(_) => status.canonical_reason().unwrap_or("error").to_owned(),
     };

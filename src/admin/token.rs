@@ -7,7 +7,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::error::AdminError;
+use super::error::{AdminError, RequestSecrets};
 use crate::framework::model::SecretValue;
 
 /// How long before its expiry a token stops being reused.
@@ -82,6 +82,17 @@ impl TokenSource {
         }
     }
 
+    /// The secret values these credentials send (client secret or bearer token), for
+    /// scrubbing answers.
+    pub fn secrets(&self) -> RequestSecrets {
+        let mut secrets = RequestSecrets::default();
+        match &self.credentials {
+            Credentials::Bearer(token) => secrets.add(token.expose()),
+            Credentials::OAuth { client_secret, .. } => secrets.add(client_secret.expose()),
+        }
+        secrets
+    }
+
     /// A bearer token: the cached one while fresh, else a new one.
     pub async fn token(&self, http: &reqwest::Client) -> Result<SecretValue, AdminError> {
         let (token_url, client_id, client_secret, scope) = match &self.credentials {
@@ -105,10 +116,11 @@ impl TokenSource {
         if let Some(scope) = scope {
             form.push(("scope", scope));
         }
+        let secrets = self.secrets();
         let fail = |status: Option<u16>, reason: String| AdminError::Token {
-            url: token_url.clone(),
+            url: secrets.scrub(token_url),
             status,
-            reason,
+            reason: secrets.scrub(&reason),
         };
         let answer = http
             .post(token_url)

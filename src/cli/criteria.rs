@@ -2,7 +2,7 @@
 //! from the command line. Exit codes: 0 success, 1 invalid expression, 2 unusable event
 //! (or bad usage).
 
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -172,6 +172,11 @@ fn parse_or_report(expr: &str) -> Option<Criteria> {
 enum EventError {
     #[error("reading the event from {path}: {source}")]
     Read { path: String, source: io::Error },
+    #[error(
+        "reading the event from {path}: larger than {} bytes",
+        super::validate::MAX_INPUT_BYTES
+    )]
+    TooLarge { path: String },
     #[error("parsing the event from {path} as JSON: {source}")]
     Parse {
         path: String,
@@ -179,19 +184,27 @@ enum EventError {
     },
 }
 
-/// Reads the event envelope from `path`, or from stdin when it is `-`.
+/// Reads the event envelope from `path`, or from stdin when it is `-`: at most
+/// `MAX_INPUT_BYTES`, nested at most 128 deep (serde_json's limit, which keeps parsing,
+/// evaluating and dropping the value off the end of the stack).
 fn read_event(path: &Path) -> Result<serde_json::Value, EventError> {
     let (name, text) = if path.as_os_str() == "-" {
-        let mut text = String::new();
-        let read = io::stdin().read_to_string(&mut text);
-        ("stdin".to_owned(), read.map(|_| text))
+        (
+            "stdin".to_owned(),
+            super::validate::read_bounded(io::stdin().lock()),
+        )
     } else {
-        (path.display().to_string(), std::fs::read_to_string(path))
+        (
+            path.display().to_string(),
+            std::fs::File::open(path).and_then(super::validate::read_bounded),
+        )
     };
-    let text = text.map_err(|source| EventError::Read {
-        path: name.clone(),
-        source,
-    })?;
+    let text = text
+        .map_err(|source| EventError::Read {
+            path: name.clone(),
+            source,
+        })?
+        .ok_or_else(|| EventError::TooLarge { path: name.clone() })?;
     serde_json::from_str(&text).map_err(|source| EventError::Parse { path: name, source })
 }
 

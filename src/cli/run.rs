@@ -38,6 +38,10 @@ pub struct Args {
     /// This replica's identity in the Lease (the pod name).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// Secret (in the Lease's namespace) holding the key of `status.credentialsHash`;
+    /// created with a random key if absent.
+    #[arg(long, default_value = controller::hash_key::DEFAULT_SECRET_NAME)]
+    credentials_hash_secret: String,
     /// The validating admission webhook (served by every replica).
     #[command(flatten)]
     webhook: cxf_operator::webhook::WebhookArgs,
@@ -70,6 +74,7 @@ impl Args {
             lease_namespace,
             lease_name,
             identity,
+            credentials_hash_secret,
             webhook,
         } = self;
         telemetry::init(log_format);
@@ -128,9 +133,20 @@ impl Args {
             error!(error = %e, "leader election failed");
             return ExitCode::FAILURE;
         }
+        let credentials_key =
+            match controller::hash_key::ensure(&client, &lease_namespace, &credentials_hash_secret)
+                .await
+            {
+                Ok(key) => key,
+                Err(e) => {
+                    error!(error = %e, "keeping the credentials-hash key failed");
+                    return ExitCode::FAILURE;
+                }
+            };
         let settings = Settings {
             namespaces,
             drift_interval,
+            credentials_key,
         };
         let controllers = controller::run(client, settings, metrics);
         let code = match &election {

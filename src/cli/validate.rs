@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Args as ClapArgs, ValueEnum};
 use cxf_operator::validation::Severity;
 use cxf_operator::validation::batch::{Document, DocumentReport, check_all};
-use serde::Deserialize;
+use cxf_operator::validation::document::yaml_documents;
 
 /// Validate cxf.dev manifests (FrameworkConnection, ListenerRegistration,
 /// GatekeepingRule) with the admission webhook's checks and the CRD schema's rules.
@@ -54,12 +54,23 @@ enum InputError {
         path: String,
         source: std::io::Error,
     },
-    #[error("parsing {path}, document {index}: {source}")]
+    #[error("reading {path}: larger than {MAX_INPUT_BYTES} bytes; split it")]
+    TooLarge { path: String },
+    #[error("parsing {path}, {source}")]
     Parse {
         path: String,
-        index: usize,
-        source: serde_yaml::Error,
+        source: cxf_operator::validation::document::YamlError,
     },
+}
+
+/// The largest input file (or stdin) read.
+pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads at most [`MAX_INPUT_BYTES`] of `reader` as text; `None` if there is more.
+pub fn read_bounded(reader: impl std::io::Read) -> std::io::Result<Option<String>> {
+    let mut text = String::new();
+    reader.take(MAX_INPUT_BYTES + 1).read_to_string(&mut text)?;
+    Ok((text.len() as u64 <= MAX_INPUT_BYTES).then_some(text))
 }
 
 impl Args {
@@ -156,22 +167,19 @@ fn read_documents(file: &Path) -> Result<Vec<Document>, InputError> {
         source,
     };
     let text = if file.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(read_error)?;
-        text
+        read_bounded(std::io::stdin().lock())
     } else {
-        std::fs::read_to_string(file).map_err(read_error)?
-    };
+        std::fs::File::open(file).and_then(read_bounded)
+    }
+    .map_err(read_error)?
+    .ok_or_else(|| InputError::TooLarge { path: name.clone() })?;
+    let values = yaml_documents(&text).map_err(|source| InputError::Parse {
+        path: name.clone(),
+        source,
+    })?;
     let mut documents = Vec::new();
-    for (i, yaml) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+    for (i, value) in values.into_iter().enumerate() {
         let index = i + 1;
-        let value = serde_json::Value::deserialize(yaml).map_err(|source| InputError::Parse {
-            path: name.clone(),
-            index,
-            source,
-        })?;
         let items = match value.get("kind").and_then(|k| k.as_str()) {
             Some(kind)
                 if kind.ends_with("List") && value.get("items").is_some_and(|i| i.is_array()) =>

@@ -18,6 +18,7 @@ use tracing::warn;
 use super::error::Error;
 use super::framework_object::users;
 use super::state::{ConnectionState, FrameworkState};
+use crate::desired::credentials::HashKey;
 use crate::metrics::Metrics;
 use crate::resources::{FrameworkConnection, GatekeepingRule, ListenerRegistration};
 
@@ -68,6 +69,8 @@ pub struct Context {
     pub stores: Stores,
     /// Drift-check interval of connections that set none.
     pub default_drift_interval: Duration,
+    /// Key of `status.credentialsHash` (see [`super::hash_key`]).
+    pub credentials_key: HashKey,
     /// What the operator holds of each framework.
     pub state: FrameworkState,
     /// Requests reconciles.
@@ -86,6 +89,7 @@ impl Context {
         stores: Stores,
         default_drift_interval: Duration,
         triggers: Triggers,
+        credentials_key: HashKey,
     ) -> Self {
         let recorder = Recorder::new(client.clone(), FIELD_MANAGER.into());
         Self {
@@ -96,6 +100,7 @@ impl Context {
             default_drift_interval,
             state: FrameworkState::default(),
             triggers,
+            credentials_key,
             failures: Mutex::new(HashMap::new()),
             statuses: Mutex::new(HashMap::new()),
         }

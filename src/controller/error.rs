@@ -22,6 +22,9 @@ pub enum Error {
     /// A Secret or one of its keys is missing (the message names which, never a value).
     #[error("{0}")]
     SecretNotFound(String),
+    /// A referenced Secret did not opt in to being read (the message names the label).
+    #[error(transparent)]
+    SecretNotOptedIn(#[from] crate::resources::secret_access::NotOptedIn),
     /// The FrameworkConnection is missing, not Ready, or unusable.
     #[error("{0}")]
     ConnectionNotReady(String),
@@ -40,6 +43,7 @@ impl Error {
             Self::Kube { .. } => "kubernetes",
             Self::Admin(e) => e.category(),
             Self::SecretNotFound(_) => "secret_not_found",
+            Self::SecretNotOptedIn(_) => "secret_not_opted_in",
             Self::ConnectionNotReady(_) => "connection_not_ready",
             Self::InvalidState(_) => "invalid_state",
             Self::SlowedDown(_) => "transient",
@@ -54,7 +58,7 @@ impl Error {
         match self {
             Self::Kube { .. } | Self::ConnectionNotReady(_) | Self::SlowedDown(_) => true,
             Self::Admin(e) => matches!(e.kind(), ErrorKind::Transient | ErrorKind::Unauthorized),
-            Self::SecretNotFound(_) | Self::InvalidState(_) => false,
+            Self::SecretNotFound(_) | Self::SecretNotOptedIn(_) | Self::InvalidState(_) => false,
         }
     }
 
@@ -93,6 +97,7 @@ impl Error {
                 }
             },
             Self::SecretNotFound(_) => conditions::REASON_SECRET_NOT_FOUND,
+            Self::SecretNotOptedIn(_) => conditions::REASON_SECRET_NOT_OPTED_IN,
             Self::ConnectionNotReady(_) => conditions::REASON_CONNECTION_NOT_READY,
             Self::InvalidState(_) => conditions::REASON_INVALID_SPEC,
         }

@@ -49,7 +49,11 @@ async fn apply(
 ) -> Result<Done, Error> {
     let namespace = registration.namespace().unwrap_or_default();
     let auth = read_auth(registration, &ctx.client, &namespace).await?;
-    let hash = credentials::hash(&registration.uid().unwrap_or_default(), auth.as_ref());
+    let hash = credentials::hash(
+        &ctx.credentials_key,
+        &registration.uid().unwrap_or_default(),
+        auth.as_ref(),
+    );
     let want = desired::desired(&registration.spec, auth);
     let pending = pending_marker(registration)?;
     let adopt_id = annotation(&registration.metadata, EXTERNAL_ID_ANNOTATION);

@@ -8,6 +8,7 @@ pub mod finalizer;
 pub mod framework_connection;
 pub mod framework_object;
 pub mod gatekeeping_rule;
+pub mod hash_key;
 pub mod leader;
 pub mod listener_registration;
 pub mod outcome;
@@ -43,6 +44,8 @@ pub struct Settings {
     pub namespaces: Vec<String>,
     /// Drift-check interval of connections that set none.
     pub drift_interval: Duration,
+    /// Key of `status.credentialsHash`, from [`hash_key::ensure`].
+    pub credentials_key: crate::desired::credentials::HashKey,
 }
 
 /// Runs the controllers until they stop (they do not, short of a fatal watch error).
@@ -57,6 +60,7 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
             client.clone(),
             namespace,
             settings.drift_interval,
+            settings.credentials_key.clone(),
             Arc::clone(&metrics),
         )
     });
@@ -110,6 +114,7 @@ async fn run_scope(
     client: Client,
     namespace: Option<String>,
     drift_interval: Duration,
+    credentials_key: crate::desired::credentials::HashKey,
     metrics: Arc<Metrics>,
 ) {
     let ns = namespace.as_deref();
@@ -140,6 +145,7 @@ async fn run_scope(
         stores.clone(),
         drift_interval,
         triggers,
+        credentials_key,
     ));
 
     let store = stores.connections.clone();

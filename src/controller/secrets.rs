@@ -1,10 +1,13 @@
 //! Reading values from Secrets, and mapping a Secret to the resources that read it.
+//! Only Secrets labelled `cxf.dev/credentials: "true"` are read
+//! ([`crate::resources::secret_access`]).
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 
 use super::error::Error;
 use crate::framework::model::SecretValue;
+use crate::resources::secret_access;
 use crate::resources::secret_ref::{SecretKeyRef, ValueSource};
 
 /// Reads `reference` in `namespace`. The error names the Secret and key, never a value.
@@ -24,6 +27,7 @@ pub async fn read(
                 reference.name
             ))
         })?;
+    secret_access::check(namespace, &reference.name, secret.metadata.labels.as_ref())?;
     let bytes = secret
         .data
         .as_ref()

@@ -34,6 +34,7 @@ fn context(client: kube::Client) -> Arc<Context> {
         stores,
         Duration::from_secs(60),
         triggers,
+        crate::desired::credentials::HashKey::generate(),
     ))
 }
 

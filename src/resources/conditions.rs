@@ -17,6 +17,9 @@ pub const REASON_CONNECTED: &str = "Connected";
 pub const REASON_CONNECTION_NOT_READY: &str = "ConnectionNotReady";
 /// A referenced Secret or one of its keys is missing.
 pub const REASON_SECRET_NOT_FOUND: &str = "SecretNotFound";
+/// A referenced Secret lacks the opt-in label `cxf.dev/credentials: "true"`, so the
+/// operator does not read it (see [`super::secret_access`]).
+pub const REASON_SECRET_NOT_OPTED_IN: &str = "SecretNotOptedIn";
 /// The admin API refused the credentials of the connection (401/403).
 pub const REASON_UNAUTHORIZED: &str = "Unauthorized";
 /// The admin API refused the request as invalid (400, 422): the spec must be fixed.

@@ -9,6 +9,7 @@ pub mod conditions;
 pub mod framework_connection;
 pub mod gatekeeping_rule;
 pub mod listener_registration;
+pub mod secret_access;
 pub mod secret_ref;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -1,9 +1,18 @@
 //! From an untyped manifest (JSON or YAML, as a [`serde_json::Value`]) to one of our
 //! typed resources. Deserializing into the typed spec checks what the schema's types
 //! say: required fields, enums, types; errors name the field.
+//!
+//! [`yaml_documents`] reads YAML text into values with bounded work: YAML aliases let a
+//! few hundred bytes stand for billions of values ("billion laughs"); serde_yaml caps
+//! nesting (128) and the number of alias jumps, but not what each jump expands to, so
+//! every value read is counted against a budget proportional to the text
+//! ([`value_budget`]), and a document that exceeds it is an error, not an allocation.
+
+use std::cell::Cell;
+use std::fmt;
 
 use kube::core::ObjectMeta;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 use super::{Finding, Resource};
 use crate::resources::{FrameworkConnection, GROUP, GatekeepingRule, ListenerRegistration};
@@ -116,6 +125,152 @@ fn typed<K: DeserializeOwned>(value: &serde_json::Value) -> Result<K, Vec<Findin
     serde_json::from_value(object).map_err(|e| vec![Finding::error("", e.to_string())])
 }
 
+/// A YAML document that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("document {index}: {message}")]
+pub struct YamlError {
+    /// 1-based position of the document in the text.
+    pub index: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// How many values (scalars, sequences, mappings) YAML text of `len` bytes may expand
+/// to: a generous multiple of what it could hold without aliases, so ordinary anchors
+/// and merges pass and a bomb stops after a few MiB of values.
+pub fn value_budget(len: usize) -> usize {
+    100_000 + len.saturating_mul(4)
+}
+
+/// The documents of YAML (or JSON) `text`, as values. A document exceeding the
+/// [`value_budget`] of the text (all documents together) is an error.
+///
+/// # Errors
+///
+/// [`YamlError`]: a syntax error, nesting deeper than 128, or too many values.
+pub fn yaml_documents(text: &str) -> Result<Vec<serde_json::Value>, YamlError> {
+    let budget = value_budget(text.len());
+    let left = Cell::new(budget);
+    let mut documents = Vec::new();
+    for (i, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let index = i + 1;
+        let value = Budgeted { left: &left }
+            .deserialize(document)
+            .map_err(|e| YamlError {
+                index,
+                message: if left.get() == 0 {
+                    format!(
+                        "expands to more than {budget} values (YAML aliases repeating a large node?); refusing to read it"
+                    )
+                } else {
+                    e.to_string()
+                },
+            })?;
+        documents.push(value);
+    }
+    Ok(documents)
+}
+
+/// Deserializes a [`serde_json::Value`], counting each value against `left`.
+#[derive(Clone, Copy)]
+struct Budgeted<'a> {
+    left: &'a Cell<usize>,
+}
+
+impl Budgeted<'_> {
+    fn spend<E: serde::de::Error>(self) -> Result<(), E> {
+        match self.left.get().checked_sub(1) {
+            Some(left) => {
+                self.left.set(left);
+                Ok(())
+            }
+            None => Err(E::custom("too many values")),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Budgeted<'_> {
+    type Value = serde_json::Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Budgeted<'_> {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a YAML value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        self.spend()?;
+        Ok(v.into())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        self.spend()?;
+        Ok(v.into())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        self.spend()?;
+        Ok(v.into())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        self.spend()?;
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        self.spend()?;
+        Ok(v.into())
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        self.spend()?;
+        Ok(v.into())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        self.spend()?;
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        self.deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        self.spend()?;
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
+        }
+        Ok(items.into())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        self.spend()?;
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key_seed(self)? {
+            let key = match key {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            let value = map.next_value_seed(self)?;
+            object.insert(key, value);
+        }
+        Ok(object.into())
+    }
+}
+
 fn path_finding(prefix: &str, error: &serde_path_to_error::Error<serde_json::Error>) -> Finding {
     let path = error.path().to_string();
     let field = match (prefix.is_empty(), path.as_str()) {
@@ -137,6 +292,55 @@ mod tests {
             Decoded::Invalid { findings, .. } => findings.iter().map(ToString::to_string).collect(),
             other => panic!("expected Invalid, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn yaml_documents_are_read_with_their_values() {
+        let documents =
+            yaml_documents("a: 1\nb: [x, 2.5, null, true]\n---\n- &k {c: d}\n- *k\n").unwrap();
+        assert_eq!(
+            documents,
+            [
+                json!({"a": 1, "b": ["x", 2.5, null, true]}),
+                json!([{"c": "d"}, {"c": "d"}])
+            ]
+        );
+    }
+
+    #[test]
+    fn a_billion_laughs_is_refused_after_its_budget() {
+        // Nine levels of ten aliases each: 10^9 strings if expanded.
+        let mut bomb = String::from(
+            "a0: &a0 [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n",
+        );
+        for level in 1..=9 {
+            let prev = level - 1;
+            bomb.push_str(&format!(
+                "a{level}: &a{level} [{}]\n",
+                vec![format!("*a{prev}"); 10].join(", ")
+            ));
+        }
+        let error = yaml_documents(&bomb).unwrap_err();
+        assert_eq!(error.index, 1);
+        assert!(error.message.contains("expands to more than"), "{error}");
+    }
+
+    #[test]
+    fn wide_aliases_of_a_large_node_are_refused_too() {
+        // What serde_yaml's own alias limit lets through: few jumps, each of a big node.
+        let mut bomb = format!("big: &b [{}]\n", vec!["x"; 20_000].join(", "));
+        bomb.push_str(&format!("copies: [{}]\n", vec!["*b"; 1_000].join(", ")));
+        let error = yaml_documents(&bomb).unwrap_err();
+        assert!(error.message.contains("expands to more than"), "{error}");
+    }
+
+    #[test]
+    fn deep_nesting_and_bad_syntax_are_errors() {
+        let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        let error = yaml_documents(&deep).unwrap_err();
+        assert!(error.message.contains("recursion limit"), "{error}");
+        let error = yaml_documents("a: 1\n---\nb: [\n").unwrap_err();
+        assert_eq!(error.index, 2);
     }
 
     #[test]

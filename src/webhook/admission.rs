@@ -1,18 +1,29 @@
 //! `POST /validate`: AdmissionReview v1 in, the validation library's verdict out.
 //! Errors refuse the change (all of them, with their field paths); warnings go back as
 //! admission warnings, which kubectl prints. Anything that is not one of our
-//! resources is allowed untouched.
+//! resources is allowed untouched. A FrameworkConnection or ListenerRegistration whose
+//! author may not read the Secrets it references is refused ([`super::secret_access`]).
+//!
+//! Bad input: a body over [`MAX_REVIEW_BYTES`] is answered 413 without being read
+//! further; a body that is not an AdmissionReview v1 with a request (malformed JSON,
+//! nesting deeper than serde_json's limit of 128) is answered 400 with the reason
+//! ([`decode_review`], which the fuzz target `admission_review` drives).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use kube::Client;
 use kube::api::{Api, ListParams};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 
+use super::secret_access;
 use crate::resources::{FrameworkConnection, ListenerRegistration};
 use crate::validation::{self, Decoded, Known, Resource};
 
@@ -22,6 +33,11 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Kubernetes truncates longer warnings.
 const MAX_WARNING_LEN: usize = 256;
+
+/// The largest AdmissionReview read. The API server stores objects of at most 1.5 MiB
+/// (etcd's default) and takes request bodies of at most 3 MiB; an update's review
+/// carries the object twice (`object`, `oldObject`).
+pub const MAX_REVIEW_BYTES: usize = 8 * 1024 * 1024;
 
 /// What the webhook needs to answer: a client to look up the names that references
 /// point to (`None`: reference checks are skipped).
@@ -36,15 +52,11 @@ impl Validator {
         Self { client }
     }
 
-    /// Answers one AdmissionReview.
+    /// Answers one admission request.
     pub async fn review(
         &self,
-        review: AdmissionReview<DynamicObject>,
+        request: AdmissionRequest<DynamicObject>,
     ) -> AdmissionReview<DynamicObject> {
-        let request: AdmissionRequest<DynamicObject> = match review.try_into() {
-            Ok(request) => request,
-            Err(e) => return AdmissionResponse::invalid(e).into_review(),
-        };
         let Some(object) = &request.object else {
             return AdmissionResponse::from(&request).into_review();
         };
@@ -55,11 +67,47 @@ impl Validator {
                     .into_review();
             }
         };
-        let known = match (&validation::decode(&value), request.namespace.as_deref()) {
-            (Decoded::Resource(resource), Some(namespace)) => self.known(resource, namespace).await,
-            _ => Known::default(),
+        let (known, secrets) = match (&validation::decode(&value), request.namespace.as_deref()) {
+            (Decoded::Resource(resource), Some(namespace)) => {
+                let old = request
+                    .old_object
+                    .as_ref()
+                    .and_then(|o| serde_json::to_value(o).ok());
+                let needed =
+                    secret_access::secrets_to_check(&request, resource, &value, old.as_ref());
+                let secrets = self.secret_access(&request, namespace, &needed).await;
+                (self.known(resource, namespace).await, secrets)
+            }
+            _ => (Known::default(), SecretAccess::Allowed),
         };
-        respond(&request, &value, &known).into_review()
+        let response = respond(&request, &value, &known);
+        refuse_unreadable(response, &request, &secrets).into_review()
+    }
+
+    /// Whether the user of `request` may read each of `secrets` in `namespace`.
+    async fn secret_access(
+        &self,
+        request: &AdmissionRequest<DynamicObject>,
+        namespace: &str,
+        secrets: &BTreeSet<String>,
+    ) -> SecretAccess {
+        if secrets.is_empty() {
+            return SecretAccess::Allowed;
+        }
+        let Some(client) = &self.client else {
+            return SecretAccess::Unknown(
+                "the webhook has no Kubernetes client to check access to the referenced Secrets"
+                    .into(),
+            );
+        };
+        match secret_access::review(client, request, namespace, secrets).await {
+            Ok(denied) if denied.is_empty() => SecretAccess::Allowed,
+            Ok(denied) => SecretAccess::Denied(denied),
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook: checking access to Secrets failed; refusing");
+                SecretAccess::Unknown(e)
+            }
+        }
     }
 
     /// The names that `resource`'s references may point to, in `namespace`.
@@ -108,6 +156,45 @@ where
             None
         }
     }
+}
+
+/// Whether the author of a request may read the Secrets it references.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretAccess {
+    /// Every referenced Secret that needed checking may be read (or none needed it).
+    Allowed,
+    /// These Secrets (names, in the request's namespace) may not be read.
+    Denied(BTreeSet<String>),
+    /// The check could not be made (the reason): the request is refused.
+    Unknown(String),
+}
+
+/// `response`, refused (403) if `access` is not [`SecretAccess::Allowed`]. Pure.
+pub fn refuse_unreadable(
+    response: AdmissionResponse,
+    request: &AdmissionRequest<DynamicObject>,
+    access: &SecretAccess,
+) -> AdmissionResponse {
+    let message = match access {
+        SecretAccess::Allowed => return response,
+        SecretAccess::Denied(denied) => secret_access::refusal(
+            request.user_info.username.as_deref().unwrap_or("(unknown)"),
+            request.namespace.as_deref().unwrap_or_default(),
+            denied,
+        ),
+        SecretAccess::Unknown(reason) => format!(
+            "{reason}; refusing, since the author's access to the referenced Secrets could not be checked"
+        ),
+    };
+    let message = if response.allowed {
+        message
+    } else {
+        format!("{message}; {}", response.result.message)
+    };
+    let mut response = response.deny(message);
+    response.result.code = 403;
+    response.result.reason = "Forbidden".into();
+    response
 }
 
 /// The verdict on `object` (the request's object as JSON), given the `known` names.
@@ -196,12 +283,53 @@ fn warning_text(text: &str) -> String {
     line
 }
 
+/// Why a body is not an admission request.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    /// Not JSON, or not an AdmissionReview.
+    #[error("reading the AdmissionReview: {0}")]
+    Malformed(#[from] serde_json::Error),
+    /// An AdmissionReview without a request, or of another version.
+    #[error("reading the AdmissionReview: {0}")]
+    NoRequest(String),
+}
+
+/// The admission request in `body`, an AdmissionReview v1 as JSON. Pure: this is what
+/// the fuzz target drives. Memory stays proportional to the body (which the handler
+/// caps at [`MAX_REVIEW_BYTES`]) and nesting is capped by serde_json (128 levels).
+///
+/// # Errors
+///
+/// [`ReviewError`] saying what is wrong, never echoing the body.
+pub fn decode_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ReviewError> {
+    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)?;
+    review
+        .try_into()
+        .map_err(|e: kube::core::admission::ConvertAdmissionReviewError| {
+            ReviewError::NoRequest(e.to_string())
+        })
+}
+
 /// The axum handler of `POST /validate`.
 pub async fn handle(
     State(validator): State<Validator>,
-    Json(review): Json<AdmissionReview<DynamicObject>>,
-) -> Json<AdmissionReview<DynamicObject>> {
-    Json(validator.review(review).await)
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the AdmissionReview is larger than {MAX_REVIEW_BYTES} bytes"),
+            )
+                .into_response();
+        }
+        Err(e) => return (e.status(), e.body_text()).into_response(),
+    };
+    match decode_review(&body) {
+        Ok(request) => Json(validator.review(request).await).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
 }
 
 #[cfg(test)]
@@ -300,6 +428,130 @@ mod tests {
         let changed = listener("/b eq");
         let response = respond(&update, &changed, &Known::default());
         assert!(!response.allowed, "a changed spec is checked");
+    }
+
+    /// Posts `body` to the webhook's router (no TLS, no client): status and body text.
+    async fn post(body: Vec<u8>) -> (u16, String) {
+        use tower::ServiceExt;
+        let request = axum::http::Request::post("/validate")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let answer = crate::webhook::router(Validator::default())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    fn review_body(object: &serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "u-9",
+                "kind": {"group": "cxf.dev", "version": "v1alpha1", "kind": object["kind"]},
+                "resource": {"group": "cxf.dev", "version": "v1alpha1", "resource": "x"},
+                "operation": "CREATE", "namespace": "ns", "name": "n",
+                "userInfo": {"username": "mallory"}, "object": object,
+            },
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_oversized_review_is_refused_unread() {
+        let mut body = review_body(&listener("*"));
+        body.resize(MAX_REVIEW_BYTES + 1, b' ');
+        let (status, text) = post(body).await;
+        assert_eq!(status, 413, "{text}");
+        assert_eq!(
+            text,
+            format!("the AdmissionReview is larger than {MAX_REVIEW_BYTES} bytes")
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_reviews_get_a_clear_400() {
+        let deep = format!(
+            r#"{{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {{"object": {{"apiVersion": "v1", "kind": "X", "metadata": {{}}, "spec": {}1{}}}}}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let table: &[(&[u8], &str)] = &[
+            (b"", "reading the AdmissionReview: EOF while parsing a value"),
+            (b"{\"apiVersion\": ", "reading the AdmissionReview: EOF while parsing"),
+            (b"\xff\xfe", "reading the AdmissionReview: expected value"),
+            (deep.as_bytes(), "recursion limit exceeded"),
+            (
+                br#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}"#,
+                "reading the AdmissionReview: ",
+            ),
+            (br#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": 5}}"#, "invalid type: integer `5`"),
+        ];
+        for (body, expected) in table {
+            let (status, text) = post(body.to_vec()).await;
+            assert_eq!(status, 400, "{text}");
+            assert!(text.contains(expected), "{expected:?} not in {text:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_review_is_answered_for_its_uid_and_unchecked_secrets_refuse() {
+        let (status, text) = post(review_body(&listener("*"))).await;
+        assert_eq!(status, 200, "{text}");
+        let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(answer["response"]["uid"], "u-9");
+        assert_eq!(answer["response"]["allowed"], true, "{text}");
+
+        // Without a client, access to a referenced Secret cannot be checked: refused.
+        let mut with_secret = listener("*");
+        with_secret["spec"]["auth"] =
+            json!({"basic": {"username": {"value": "u"}, "password": {"name": "s", "key": "p"}}});
+        let (status, text) = post(review_body(&with_secret)).await;
+        assert_eq!(status, 200, "{text}");
+        let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(answer["response"]["allowed"], false, "{text}");
+        assert_eq!(answer["response"]["status"]["code"], 403, "{text}");
+    }
+
+    #[test]
+    fn a_denied_secret_refuses_with_the_validation_errors_kept() {
+        let object = listener("/a eq");
+        let request = request(object.clone());
+        let denied = SecretAccess::Denied(BTreeSet::from(["s".to_owned()]));
+        let response = refuse_unreadable(
+            respond(&request, &object, &Known::default()),
+            &request,
+            &denied,
+        );
+        assert!(!response.allowed);
+        assert_eq!(response.result.code, 403);
+        assert!(
+            response
+                .result
+                .message
+                .starts_with("user \"(unknown)\" may not get Secret ns/s: "),
+            "{}",
+            response.result.message
+        );
+        assert!(
+            response
+                .result
+                .message
+                .contains("spec.affiliatedApis[0].query: line 1"),
+            "{}",
+            response.result.message
+        );
+        let allowed = refuse_unreadable(
+            respond(&request, &object, &Known::default()),
+            &request,
+            &SecretAccess::Allowed,
+        );
+        assert_eq!(allowed.result.code, 422);
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! - [`certs`]: CA and serving certificates made with rcgen;
 //! - [`cert_secret`]: the self-managed certificate in a Secret shared by the replicas,
 //!   renewed before expiry, and the `caBundle` of the ValidatingWebhookConfiguration;
+//! - [`secret_access`]: the author of a resource must be allowed to read the Secrets it
+//!   references (SubjectAccessReview);
 //! - [`args`]: the `cxf-operator run` flags.
 //!
 //! With cert-manager, the operator only reads the mounted `tls.crt`/`tls.key` (and
@@ -15,6 +17,7 @@ pub mod admission;
 pub mod args;
 pub mod cert_secret;
 pub mod certs;
+pub mod secret_access;
 pub mod tls;
 
 use std::future::Future;
@@ -24,6 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::post;
 use kube::Client;
 
@@ -70,6 +74,7 @@ pub enum WebhookError {
 pub fn router(validator: Validator) -> Router {
     Router::new()
         .route("/validate", post(admission::handle))
+        .layer(DefaultBodyLimit::max(admission::MAX_REVIEW_BYTES))
         .with_state(validator)
 }
 

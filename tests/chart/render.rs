@@ -128,9 +128,10 @@ fn watch_permissions(scope: &str) -> BTreeSet<Permission> {
     p
 }
 
-/// What the operator needs for itself: its Lease, and with self-managed webhook
-/// certificates its Secret and its ValidatingWebhookConfiguration.
-fn self_permissions(webhook_certs: bool) -> BTreeSet<Permission> {
+/// What the operator needs for itself: its Lease and its credentials-hash key Secret;
+/// with the webhook, SubjectAccessReviews; with self-managed webhook certificates, their
+/// Secret and its ValidatingWebhookConfiguration.
+fn self_permissions(webhook: bool, webhook_certs: bool) -> BTreeSet<Permission> {
     let mut p = BTreeSet::from([perm(
         NAMESPACE,
         "coordination.k8s.io",
@@ -141,9 +142,25 @@ fn self_permissions(webhook_certs: bool) -> BTreeSet<Permission> {
     for v in ["get", "update", "patch"] {
         p.insert(perm(NAMESPACE, "coordination.k8s.io", "leases", v, FULL));
     }
+    p.insert(perm(NAMESPACE, "", "secrets", "create", "*"));
+    p.insert(perm(
+        NAMESPACE,
+        "",
+        "secrets",
+        "get",
+        &format!("{FULL}-credentials-hash-key"),
+    ));
+    if webhook {
+        p.insert(perm(
+            "*",
+            "authorization.k8s.io",
+            "subjectaccessreviews",
+            "create",
+            "*",
+        ));
+    }
     if webhook_certs {
         let secret = format!("{FULL}-webhook-cert");
-        p.insert(perm(NAMESPACE, "", "secrets", "create", "*"));
         for v in ["get", "update", "patch"] {
             p.insert(perm(NAMESPACE, "", "secrets", v, &secret));
         }
@@ -318,7 +335,7 @@ fn the_webhook_covers_the_three_kinds_fails_closed_and_calls_the_service() {
 #[test]
 fn cluster_wide_rbac_is_exactly_the_expected_permissions() {
     let docs = render(&[]);
-    let want = &watch_permissions("*") | &self_permissions(true);
+    let want = &watch_permissions("*") | &self_permissions(true, true);
     assert_permissions(
         "cluster-wide RBAC is exactly the expected permissions",
         &operator_permissions(&docs),
@@ -445,8 +462,8 @@ fn the_helm_test_waits_for_every_connection_with_read_only_rbac() {
 fn watch_namespaces_become_roles_flags_and_a_namespace_selector() {
     let docs = render(&["watchNamespaces={team-a,team-b}"]);
     let got = operator_permissions(&docs);
-    let want =
-        &(&watch_permissions("team-a") | &watch_permissions("team-b")) | &self_permissions(true);
+    let want = &(&watch_permissions("team-a") | &watch_permissions("team-b"))
+        | &self_permissions(true, true);
     assert_permissions(
         "watchNamespaces RBAC is exactly per-namespace Roles plus its own",
         &got,
@@ -498,7 +515,7 @@ fn webhook_off_renders_no_webhook_and_drops_its_rbac() {
     assert_permissions(
         "webhook.enabled=false drops the webhook's RBAC",
         &operator_permissions(&docs),
-        &(&watch_permissions("*") | &self_permissions(false)),
+        &(&watch_permissions("*") | &self_permissions(false, false)),
     );
 }
 
@@ -529,9 +546,9 @@ fn cert_manager_mode_has_cert_manager_issue_and_inject_the_certificate() {
         "certManager mode mounts the certificate Secret"
     );
     assert_permissions(
-        "certManager mode gives the operator no Secret-writing or webhook-patching RBAC",
+        "certManager mode gives the operator no webhook-cert Secret or webhook-patching RBAC",
         &operator_permissions(&docs),
-        &(&watch_permissions("*") | &self_permissions(false)),
+        &(&watch_permissions("*") | &self_permissions(true, false)),
     );
     let issuer = render(&[
         "webhook.certs.mode=certManager",

@@ -173,6 +173,7 @@ fn controllers(client: &Client, namespace: &str) -> tokio::task::JoinHandle<()> 
     let settings = Settings {
         namespaces: vec![namespace.to_owned()],
         drift_interval: Duration::from_secs(60),
+        credentials_key: cxf_operator::desired::credentials::HashKey::generate(),
     };
     tokio::spawn(controller::run(
         client.clone(),
@@ -254,7 +255,7 @@ impl Env {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), json!(v)))
             .collect();
-        let body = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data});
+        let body = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "labels": {"cxf.dev/credentials": "true"}}, "stringData": data});
         self.api::<Secret>()
             .patch(
                 name,

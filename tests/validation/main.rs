@@ -15,6 +15,7 @@ mod support;
 mod certificates;
 mod cli;
 mod run;
+mod trust;
 mod webhook;
 
 use std::path::{Path, PathBuf};

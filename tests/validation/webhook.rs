@@ -25,7 +25,7 @@ struct RunFlags {
 
 /// The webhook of one test: served in-process, registered for the test's namespace
 /// only; unregistered and stopped when dropped.
-struct RunningWebhook {
+pub(crate) struct RunningWebhook {
     config: String,
     stop: Option<oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
@@ -33,7 +33,7 @@ struct RunningWebhook {
 
 impl RunningWebhook {
     /// Starts the webhook the way `cxf-operator run` does, from its flags.
-    async fn start(client: &Client, namespace: &str) -> Self {
+    pub(crate) async fn start(client: &Client, namespace: &str) -> Self {
         let config = format!("cxf-validation-{namespace}");
         let args = RunFlags::try_parse_from([
             "run",

@@ -48,6 +48,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/* The Secret holding the webhook's serving certificate. */}}
+{{- define "cxf-operator.credentialsHashSecret" -}}
+{{- printf "%s-credentials-hash-key" (include "cxf-operator.fullname" .) }}
+{{- end }}
+
 {{- define "cxf-operator.webhookCertSecret" -}}
 {{- printf "%s-webhook-cert" (include "cxf-operator.fullname" .) }}
 {{- end }}
