@@ -122,32 +122,44 @@ impl Args {
                 identity.unwrap_or_else(|| format!("cxf-operator-{}", std::process::id()));
             LeaderElection::new(client.clone(), &lease_namespace, &lease_name, &identity)
         });
-        if let Some(election) = &election
-            && let Err(e) = election.acquire().await
-        {
-            error!(error = %e, "leader election failed");
-            return ExitCode::FAILURE;
-        }
+        // One signal listener for the whole life: a SIGTERM while standing by stops too.
+        let shutdown = shutdown_signal();
+        tokio::pin!(shutdown);
+        let term = match &election {
+            Some(election) => tokio::select! {
+                started = election.acquire() => Some(started),
+                () = &mut shutdown => None,
+            },
+            None => None,
+        };
         let settings = Settings {
             namespaces,
             drift_interval,
         };
         let controllers = controller::run(client, settings, metrics);
-        let code = match &election {
-            Some(election) => tokio::select! {
-                () = controllers => ExitCode::FAILURE,
-                lost = election.hold() => {
-                    match lost {
-                        Ok(()) => error!("lost the leader Lease: stopping"),
-                        Err(e) => error!(error = %e, "renewing the leader Lease failed: stopping"),
+        let code = match (&election, term) {
+            (Some(_), None) => ExitCode::SUCCESS,
+            (Some(election), Some(started)) => {
+                // select! drops the branches it did not take: when it returns, the
+                // controllers have stopped, and only then is the Lease handed over.
+                let code = tokio::select! {
+                    () = controllers => ExitCode::FAILURE,
+                    lost = election.hold(started) => {
+                        error!(reason = %lost, "lost the leader Lease: stopping");
+                        ExitCode::FAILURE
                     }
-                    ExitCode::FAILURE
+                    () = &mut shutdown => ExitCode::SUCCESS,
+                };
+                match tokio::time::timeout(RELEASE_TIMEOUT, election.release()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => error!(error = %e, "releasing the leader Lease failed"),
+                    Err(_) => error!("releasing the leader Lease timed out"),
                 }
-                () = shutdown_signal() => ExitCode::SUCCESS,
-            },
-            None => tokio::select! {
+                code
+            }
+            (None, _) => tokio::select! {
                 () = controllers => ExitCode::FAILURE,
-                () = shutdown_signal() => ExitCode::SUCCESS,
+                () = &mut shutdown => ExitCode::SUCCESS,
             },
         };
         server.abort();
@@ -157,6 +169,9 @@ impl Args {
         code
     }
 }
+
+/// How long a stopping leader tries to release its Lease.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// SIGTERM (what Kubernetes sends a pod it stops) or SIGINT (Ctrl-C).
 async fn shutdown_signal() {
