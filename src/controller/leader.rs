@@ -223,6 +223,13 @@ impl LeaderElection {
                 }
                 Err(_) => last = format!("a renewal hung for {budget:?}"),
             }
+            // A renewal cut off at the deadline ends the term now, not a retry period later.
+            if renewal_budget(renewed, Instant::now(), &self.timing).is_none() {
+                return Lost::Deadline {
+                    deadline: self.timing.renew_deadline,
+                    last,
+                };
+            }
         }
     }
 

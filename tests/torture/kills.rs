@@ -40,7 +40,12 @@ async fn sigkill_at_random_moments_loses_nothing_and_creates_nothing_twice() {
     let kill_for = Duration::from_secs(size("CXF_TORTURE_KILL_SECONDS", 20));
     let seed = seed();
     let mut rng = StdRng::seed_from_u64(seed);
-    let world = World::start("kill9", Some(FAULTS), seed, Connection::default()).await;
+    // A low request rate keeps the resources converging while the kills happen.
+    let connection = Connection {
+        requests_per_second: size("CXF_TORTURE_KILL_RPS", 5) as u32,
+        ..Connection::default()
+    };
+    let world = World::start("kill9", Some(FAULTS), seed, connection).await;
     // One identity across restarts (a StatefulSet pod): each new process takes its own
     // Lease back at once.
     let operator = world.supervised("torture");
@@ -48,9 +53,10 @@ async fn sigkill_at_random_moments_loses_nothing_and_creates_nothing_twice() {
     world.create_listeners(0..n).await;
     let kills = kill_at_random(&world, &operator, &mut rng, kill_for).await;
     let last_start = Instant::now();
+    let (ready_at_last_kill, _) = world.readiness().await;
     world.wait_all_ready(n, settle(n)).await;
     figure(format_args!(
-        "kill -9 while creating: {n} resources, {kills} kills in {} s (seed {seed}); all Ready {:.1} s after the last start",
+        "kill -9 while creating: {n} resources, {kills} kills in {} s (seed {seed}), {ready_at_last_kill} Ready at the last kill; all Ready {:.1} s after the last start",
         kill_for.as_secs(),
         last_start.elapsed().as_secs_f64()
     ));
@@ -59,6 +65,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_creates_nothing_twice() {
     world.delete_all_listeners().await;
     let kills = kill_at_random(&world, &operator, &mut rng, kill_for / 2).await;
     let last_start = Instant::now();
+    let left_at_last_kill = world.listeners().await.len();
     world.wait_no_listeners(settle(n)).await;
     let left = world.sim.registrations().await;
     assert!(
@@ -67,7 +74,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_creates_nothing_twice() {
         left.keys().collect::<Vec<_>>()
     );
     figure(format_args!(
-        "kill -9 while deleting: {n} resources, {kills} kills in {} s; all gone {:.1} s after the last start; {} unplanned exits",
+        "kill -9 while deleting: {n} resources, {kills} kills in {} s, {left_at_last_kill} left at the last kill; all gone {:.1} s after the last start; {} unplanned exits",
         (kill_for / 2).as_secs(),
         last_start.elapsed().as_secs_f64(),
         operator.exits()

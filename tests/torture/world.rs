@@ -714,6 +714,18 @@ impl World {
     }
 }
 
+impl Drop for World {
+    /// A failed test keeps its logs and metrics.
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Ok(empty) = tempfile::tempdir()
+        {
+            let dir = std::mem::replace(&mut self.dir, empty);
+            eprintln!("the logs of this run are kept in {}", dir.keep().display());
+        }
+    }
+}
+
 /// The Ready condition of a resource, if it speaks for the current generation.
 fn ready_condition(object: &Value) -> Option<&Value> {
     let condition = object["status"]["conditions"]
