@@ -38,6 +38,7 @@ declare -A packages=(
 	[setsid]=util-linux # control-plane processes and their watchdog
 	[lua5.1]=lua5.1     # the Argo CD health check's tests
 	[python3]=python3   # the chart's render checks
+	[kill]=procps       # the torture tests signal processes
 )
 
 install_tools() {

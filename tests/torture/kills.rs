@@ -36,13 +36,13 @@ pub fn settle(n: usize) -> Duration {
 #[tokio::test]
 async fn sigkill_at_random_moments_loses_nothing_and_creates_nothing_twice() {
     let _serial = serial().await;
-    let n = size("CXF_TORTURE_RESOURCES", 20) as usize;
-    let kill_for = Duration::from_secs(size("CXF_TORTURE_KILL_SECONDS", 20));
+    let n = size("CXF_TORTURE_RESOURCES", 30) as usize;
+    let kill_for = Duration::from_secs(size("CXF_TORTURE_KILL_SECONDS", 15));
     let seed = seed();
     let mut rng = StdRng::seed_from_u64(seed);
     // A low request rate keeps the resources converging while the kills happen.
     let connection = Connection {
-        requests_per_second: size("CXF_TORTURE_KILL_RPS", 5) as u32,
+        requests_per_second: size("CXF_TORTURE_KILL_RPS", 3) as u32,
         ..Connection::default()
     };
     let world = World::start("kill9", Some(FAULTS), seed, connection).await;

@@ -546,10 +546,22 @@ impl World {
             if ready == n && others.is_empty() {
                 return;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "after {timeout:?}, {ready} of {n} ListenerRegistrations are Ready; the others say: {others:#?}"
-            );
+            if tokio::time::Instant::now() >= deadline {
+                let names: Vec<String> = self
+                    .listeners()
+                    .await
+                    .iter()
+                    .map(|l| {
+                        l["metadata"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned()
+                    })
+                    .collect();
+                panic!(
+                    "after {timeout:?}, {ready} of {n} ListenerRegistrations are Ready (listed: {names:?}); the others say: {others:#?}"
+                );
+            }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
