@@ -35,10 +35,7 @@ async fn apiserver_and_etcd_restarts_mid_convergence_lose_and_duplicate_nothing(
 
     world.create_listeners(0..n).await;
     for (component, at) in [("kube-apiserver", n / 3), ("etcd", 2 * n / 3)] {
-        eventually_within(&format!("{at} resources Ready"), settle(n), || async {
-            (world.readiness().await.0 >= at).then_some(())
-        })
-        .await;
+        world.wait_ready(at, n, settle(n)).await;
         let (ready, _) = world.readiness().await;
         control_plane()
             .restart(component, Duration::from_secs(2))

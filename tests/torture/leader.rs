@@ -110,10 +110,7 @@ async fn a_killed_leader_is_replaced_within_the_lease_duration_and_nothing_is_cr
     wait_log(&world, "replica-b", "standing by").await;
 
     world.create_listeners(0..n).await;
-    eventually_within("a quarter of the resources to be Ready", MINUTE, || async {
-        (world.readiness().await.0 >= n / 4).then_some(())
-    })
-    .await;
+    world.wait_ready(n / 4, n, 2 * MINUTE).await;
     world.save_metrics(&a.metrics).await;
     let (ready_at_kill, _) = world.readiness().await;
     let killed = Instant::now();

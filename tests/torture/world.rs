@@ -540,10 +540,16 @@ impl World {
     /// Waits until the `n` ListenerRegistrations are all Ready (at most `timeout`); the
     /// failure lists what the others say.
     pub async fn wait_all_ready(&self, n: usize, timeout: Duration) {
+        self.wait_ready(n, n, timeout).await;
+    }
+
+    /// Waits until at least `at_least` of the `n` ListenerRegistrations are Ready (at
+    /// most `timeout`); the failure lists what the others say.
+    pub async fn wait_ready(&self, at_least: usize, n: usize, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let (ready, others) = self.readiness().await;
-            if ready == n && others.is_empty() {
+            if ready >= at_least && (ready < n || others.is_empty()) {
                 return;
             }
             if tokio::time::Instant::now() >= deadline {
@@ -559,7 +565,7 @@ impl World {
                     })
                     .collect();
                 panic!(
-                    "after {timeout:?}, {ready} of {n} ListenerRegistrations are Ready (listed: {names:?}); the others say: {others:#?}"
+                    "after {timeout:?}, {ready} of {n} ListenerRegistrations are Ready, not {at_least} (listed: {names:?}); the others say: {others:#?}"
                 );
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
