@@ -117,11 +117,27 @@ impl Args {
         // leader or not: readiness must not wait for the Lease, or a standby would take
         // no webhook traffic and block drains and rolling updates.
         readiness.set_ready();
-        let election = (!no_leader_election).then(|| {
+        let election = if no_leader_election {
+            None
+        } else {
+            // Its own client and connections (as kube-controller-manager does): renewals
+            // do not queue behind the controllers' requests.
+            let lease_client = match kube::Client::try_default().await {
+                Ok(client) => client,
+                Err(e) => {
+                    error!(error = %e, "connecting to Kubernetes for leader election failed");
+                    return ExitCode::FAILURE;
+                }
+            };
             let identity =
                 identity.unwrap_or_else(|| format!("cxf-operator-{}", std::process::id()));
-            LeaderElection::new(client.clone(), &lease_namespace, &lease_name, &identity)
-        });
+            Some(LeaderElection::new(
+                lease_client,
+                &lease_namespace,
+                &lease_name,
+                &identity,
+            ))
+        };
         // One signal listener for the whole life: a SIGTERM while standing by stops too.
         let shutdown = shutdown_signal();
         tokio::pin!(shutdown);

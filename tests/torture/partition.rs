@@ -52,6 +52,7 @@ async fn a_framework_outage_is_reported_backs_off_and_converges_after() {
     let connection = Connection {
         requests_per_second: 200,
         drift_interval: "2s",
+        persist: true,
     };
     let mut world =
         World::start("partition", Some("kind=latency,ms=200"), seed(), connection).await;

@@ -41,6 +41,10 @@ pub struct Connection {
     pub requests_per_second: u32,
     /// `spec.driftCheckInterval`, such as `2s`.
     pub drift_interval: &'static str,
+    /// Whether the simulator keeps its state in a file (`--state`), to be restarted
+    /// with it. Off by default: it writes the whole state on every change, which bounds
+    /// its throughput at large sizes.
+    pub persist: bool,
 }
 
 impl Default for Connection {
@@ -48,6 +52,7 @@ impl Default for Connection {
         Self {
             requests_per_second: 200,
             drift_interval: "5s",
+            persist: false,
         }
     }
 }
@@ -64,19 +69,22 @@ pub struct Simulator {
 }
 
 impl Simulator {
-    fn start(dir: &Path, client_secret: &str, faults: Option<&str>, seed: u64) -> Self {
-        let mut args: Vec<String> = [
-            "simulator",
-            "--client-id",
-            CLIENT_ID,
-            "--seed",
-            &seed.to_string(),
-            "--state",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-        args.push(dir.join("sim-state.json").display().to_string());
+    fn start(
+        dir: &Path,
+        client_secret: &str,
+        faults: Option<&str>,
+        seed: u64,
+        persist: bool,
+    ) -> Self {
+        let mut args: Vec<String> = ["simulator", "--client-id", CLIENT_ID, "--seed"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        args.push(seed.to_string());
+        if persist {
+            args.push("--state".to_owned());
+            args.push(dir.join("sim-state.json").display().to_string());
+        }
         if let Some(faults) = faults {
             args.extend(["--faults".to_owned(), faults.to_owned()]);
         }
@@ -135,7 +143,8 @@ impl Simulator {
         }
     }
 
-    /// Starts the process again on the same port with the same state file.
+    /// Starts the process again on the same port with the same state file (see
+    /// [`Connection::persist`]).
     pub fn restart(&mut self) {
         self.kill();
         let listen = self
@@ -337,7 +346,13 @@ impl World {
             .tempdir()
             .expect("a temporary directory");
         let operator_secret = secret_value();
-        let sim = Simulator::start(dir.path(), &operator_secret, faults, seed);
+        let sim = Simulator::start(
+            dir.path(),
+            &operator_secret,
+            faults,
+            seed,
+            connection.persist,
+        );
         let mut world = Self {
             client,
             sim,
