@@ -568,19 +568,16 @@ impl World {
                 return;
             }
             if tokio::time::Instant::now() >= deadline {
-                let names: Vec<String> = self
-                    .listeners()
-                    .await
+                let listed = self.listeners().await;
+                let waiting: Vec<&str> = listed
                     .iter()
-                    .map(|l| {
-                        l["metadata"]["name"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned()
-                    })
+                    .filter(|l| ready_condition(l).is_none_or(|c| c["status"] != "True"))
+                    .filter_map(|l| l["metadata"]["name"].as_str())
+                    .take(20)
                     .collect();
                 panic!(
-                    "after {timeout:?}, {ready} of {n} ListenerRegistrations are Ready, not {at_least} (listed: {names:?}); the others say: {others:#?}"
+                    "after {timeout:?}, {ready} of {n} ListenerRegistrations are Ready, not {at_least} ({} listed; not Ready: {waiting:?}); they say: {others:#?}",
+                    listed.len()
                 );
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
