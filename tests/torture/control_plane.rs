@@ -16,7 +16,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 #[tokio::test]
 async fn apiserver_and_etcd_restarts_mid_convergence_lose_and_duplicate_nothing() {
     let _serial = serial().await;
-    let n = size("CXF_TORTURE_RESTART_RESOURCES", 30) as usize;
+    let n = size("CXF_TORTURE_RESTART_RESOURCES", 20) as usize;
     // Slow enough that each restart lands mid-convergence.
     let connection = Connection {
         requests_per_second: 10,

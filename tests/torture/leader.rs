@@ -96,7 +96,7 @@ async fn sigterm_hands_the_lease_to_the_standby_at_once() {
 #[tokio::test]
 async fn a_killed_leader_is_replaced_within_the_lease_duration_and_nothing_is_created_twice() {
     let _serial = serial().await;
-    let n = crate::size("CXF_TORTURE_FAILOVER_RESOURCES", 30) as usize;
+    let n = crate::size("CXF_TORTURE_FAILOVER_RESOURCES", 20) as usize;
     // Slow enough that the kill lands mid-convergence.
     let connection = Connection {
         requests_per_second: 10,
