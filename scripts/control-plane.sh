@@ -13,6 +13,8 @@
 #                                                    with --node-ip, for a node (scripts/node.sh)
 #   scripts/control-plane.sh env DIR                 print `export KUBECONFIG=... PATH=...` for it
 #   scripts/control-plane.sh down DIR                stop it and remove DIR
+#   scripts/control-plane.sh restart DIR NAME [SECS] stop component NAME (etcd, kube-apiserver), keep it
+#                                                    down SECS seconds, start it with the same flags
 #
 # Binaries go to $CXF_K8S_BIN, else $HOME/.cache/cxf-operator/k8s-<version>/.
 # The Go module versions are pinned by tests/control-plane/*/go.{mod,sum} (-mod=readonly).
@@ -402,6 +404,26 @@ cmd_down() {
 	log "stopped and removed $dir"
 }
 
+cmd_restart() {
+	local usage="usage: $0 restart DIR NAME [SECONDS]"
+	local dir=${1:?$usage} name=${2:?$usage} down=${3:-0} pid args=()
+	dir=$(cd "$dir" && pwd)
+	ours "$dir" "$name" || die "$name of $dir is not running"
+	pid=$(cat "$dir/$name.pid")
+	mapfile -d '' args <"/proc/$pid/cmdline"
+	stop_together "$dir" "$name"
+	sleep "$down"
+	cat "$dir/$name.log" >>"$dir/$name.log.before-restart"
+	start "$dir" "$name" "${args[@]:1}"
+	local reason
+	reason=$(wait_for "$dir" $((SECONDS + ${CXF_CONTROL_PLANE_TIMEOUT:-120})) \
+		"kube-apiserver /readyz after restarting $name" api "$dir" /readyz) || {
+		show_logs "$dir"
+		die "$reason"
+	}
+	log "restarted $name of $dir (down ${down}s)"
+}
+
 cmd_env() {
 	local dir=${1:?usage: $0 env DIR}
 	dir=$(cd "$dir" && pwd)
@@ -417,8 +439,9 @@ versions) printf 'kubernetes %s\netcd %s\nhelm %s\n' "$K8S_VERSION" "$ETCD_VERSI
 up) cmd_up "${@:2}" ;;
 down) cmd_down "${@:2}" ;;
 env) cmd_env "${@:2}" ;;
+restart) cmd_restart "${@:2}" ;;
 *)
-	sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

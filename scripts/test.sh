@@ -44,6 +44,7 @@ declare -A packages=(
 	[iptables]=iptables                                  # kube-proxy
 	[ip]=iproute2                                        # the node's bridge
 	[objcopy]=binutils                                   # the test image's binary without debug info
+	[kill]=procps       # the torture tests signal processes
 )
 
 install_tools() {

@@ -122,17 +122,6 @@ impl Args {
         // leader or not: readiness must not wait for the Lease, or a standby would take
         // no webhook traffic and block drains and rolling updates.
         readiness.set_ready();
-        let election = (!no_leader_election).then(|| {
-            let identity =
-                identity.unwrap_or_else(|| format!("cxf-operator-{}", std::process::id()));
-            LeaderElection::new(client.clone(), &lease_namespace, &lease_name, &identity)
-        });
-        if let Some(election) = &election
-            && let Err(e) = election.acquire().await
-        {
-            error!(error = %e, "leader election failed");
-            return ExitCode::FAILURE;
-        }
         let credentials_key =
             match controller::hash_key::ensure(&client, &lease_namespace, &credentials_hash_secret)
                 .await
@@ -143,27 +132,66 @@ impl Args {
                     return ExitCode::FAILURE;
                 }
             };
+        let election = if no_leader_election {
+            None
+        } else {
+            // Its own client and connections (as kube-controller-manager does): renewals
+            // do not queue behind the controllers' requests.
+            let lease_client = match kube::Client::try_default().await {
+                Ok(client) => client,
+                Err(e) => {
+                    error!(error = %e, "connecting to Kubernetes for leader election failed");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let identity =
+                identity.unwrap_or_else(|| format!("cxf-operator-{}", std::process::id()));
+            Some(LeaderElection::new(
+                lease_client,
+                &lease_namespace,
+                &lease_name,
+                &identity,
+            ))
+        };
+        // One signal listener for the whole life: a SIGTERM while standing by stops too.
+        let shutdown = shutdown_signal();
+        tokio::pin!(shutdown);
+        let term = match &election {
+            Some(election) => tokio::select! {
+                started = election.acquire() => Some(started),
+                () = &mut shutdown => None,
+            },
+            None => None,
+        };
         let settings = Settings {
             namespaces,
             drift_interval,
             credentials_key,
         };
         let controllers = controller::run(client, settings, metrics);
-        let code = match &election {
-            Some(election) => tokio::select! {
-                () = controllers => ExitCode::FAILURE,
-                lost = election.hold() => {
-                    match lost {
-                        Ok(()) => error!("lost the leader Lease: stopping"),
-                        Err(e) => error!(error = %e, "renewing the leader Lease failed: stopping"),
+        let code = match (&election, term) {
+            (Some(_), None) => ExitCode::SUCCESS,
+            (Some(election), Some(started)) => {
+                // select! drops the branches it did not take: when it returns, the
+                // controllers have stopped, and only then is the Lease handed over.
+                let code = tokio::select! {
+                    () = controllers => ExitCode::FAILURE,
+                    lost = election.hold(started) => {
+                        error!(reason = %lost, "lost the leader Lease: stopping");
+                        ExitCode::FAILURE
                     }
-                    ExitCode::FAILURE
+                    () = &mut shutdown => ExitCode::SUCCESS,
+                };
+                match tokio::time::timeout(RELEASE_TIMEOUT, election.release()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => error!(error = %e, "releasing the leader Lease failed"),
+                    Err(_) => error!("releasing the leader Lease timed out"),
                 }
-                () = shutdown_signal() => ExitCode::SUCCESS,
-            },
-            None => tokio::select! {
+                code
+            }
+            (None, _) => tokio::select! {
                 () = controllers => ExitCode::FAILURE,
-                () = shutdown_signal() => ExitCode::SUCCESS,
+                () = &mut shutdown => ExitCode::SUCCESS,
             },
         };
         server.abort();
@@ -173,6 +201,9 @@ impl Args {
         code
     }
 }
+
+/// How long a stopping leader tries to release its Lease.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// SIGTERM (what Kubernetes sends a pod it stops) or SIGINT (Ctrl-C).
 async fn shutdown_signal() {

@@ -138,6 +138,31 @@ impl ControlPlane {
         &self.kubeconfig
     }
 
+    /// Stops control-plane component `name` (`etcd`, `kube-apiserver`), keeps it down
+    /// for `down`, starts it again with the same flags and waits until the apiserver is
+    /// ready (`scripts/control-plane.sh restart`). Only for a control plane this test
+    /// binary started (not one named by `CXF_TEST_KUBECONFIG`).
+    pub async fn restart(&self, name: &str, down: Duration) {
+        assert!(
+            std::env::var_os("CXF_TEST_KUBECONFIG").is_none(),
+            "restarting {name} needs a control plane started by the tests: unset CXF_TEST_KUBECONFIG"
+        );
+        let dir = self
+            .kubeconfig
+            .parent()
+            .expect("the kubeconfig is in the state dir");
+        let output = tokio::process::Command::new("bash")
+            .arg(Path::new(MANIFEST_DIR).join("scripts/control-plane.sh"))
+            .arg("restart")
+            .arg(dir)
+            .arg(name)
+            .arg(down.as_secs().to_string())
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("running control-plane.sh restart {name}: {e}"));
+        stdout_if_success(&output, &format!("restarting {name}")).unwrap_or_else(|e| panic!("{e}"));
+    }
+
     /// Where `kubectl`, `helm` and the control-plane binaries are.
     pub fn bin_dir(&self) -> &Path {
         &self.bin_dir
@@ -305,20 +330,47 @@ fn namespace_name(test: &str, suffix: u32) -> String {
 
 /// Polls `check` every 250 ms until it returns `Some`, and returns that value; fails the
 /// test, naming `what`, after [`EVENTUALLY_TIMEOUT`].
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + EVENTUALLY_TIMEOUT;
+    eventually_within(what, EVENTUALLY_TIMEOUT, check).await
+}
+
+/// [`eventually`] with its own timeout (for work whose size a test chooses).
+pub async fn eventually_within<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if let Some(value) = check().await {
             return value;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "timed out after {EVENTUALLY_TIMEOUT:?} waiting for {what}"
+            "timed out after {timeout:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Sends `signal` (`TERM`, `KILL`, ...) to process `pid` with kill(1).
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap_or_else(|e| panic!("running kill -{signal} {pid}: {e}"));
+    assert!(status.success(), "kill -{signal} {pid}: {status}");
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("binding 127.0.0.1:0")
+        .port()
 }

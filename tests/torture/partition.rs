@@ -1,0 +1,131 @@
+//! The framework unreachable (the simulator killed) while resources converge and drift
+//! checks run, then started again with its state file on the same port: the conditions
+//! say so meanwhile, the retries back off, and everything converges after.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use cxf_operator::resources::FrameworkConnection;
+
+use crate::kills::settle;
+use crate::world::{Connection, World, metric_sum, metrics_text, seed};
+use crate::{figure, serial, size};
+
+/// The operator's first retry delay, doubled per failure (src/controller/context.rs).
+const BACKOFF_BASE: Duration = Duration::from_secs(2);
+
+/// The attempts one object makes in `outage` when each failure is retried after
+/// `BACKOFF_BASE`, doubled each time: the first, then one at 2, 2+4, 2+4+8, ... seconds.
+fn attempts_within(outage: Duration) -> u64 {
+    let mut attempts = 1;
+    let mut at = BACKOFF_BASE;
+    let mut delay = BACKOFF_BASE;
+    while at <= outage {
+        attempts += 1;
+        delay *= 2;
+        at += delay;
+    }
+    attempts
+}
+
+#[test]
+fn attempts_follow_the_backoff_policy() {
+    assert_eq!(attempts_within(Duration::from_secs(1)), 1);
+    assert_eq!(attempts_within(Duration::from_secs(2)), 2);
+    assert_eq!(attempts_within(Duration::from_secs(15)), 4);
+    assert_eq!(attempts_within(Duration::from_secs(60)), 5);
+}
+
+async fn admin_calls(base: &str) -> f64 {
+    let text = metrics_text(base)
+        .await
+        .expect("the operator serves /metrics");
+    metric_sum(&text, "cxf_operator_admin_requests_total")
+}
+
+#[tokio::test]
+async fn a_framework_outage_is_reported_backs_off_and_converges_after() {
+    let _serial = serial().await;
+    let n = size("CXF_TORTURE_PARTITION_RESOURCES", 10) as usize;
+    let outage = Duration::from_secs(size("CXF_TORTURE_OUTAGE_SECONDS", 15));
+    let drift = Duration::from_secs(2);
+    let connection = Connection {
+        requests_per_second: 200,
+        drift_interval: "2s",
+        persist: true,
+    };
+    let mut world =
+        World::start("partition", Some("kind=latency,ms=200"), seed(), connection).await;
+    let operator = world.operator("torture", true);
+
+    // Half converged (drift-checked during the outage), half converging when it starts.
+    let half = n / 2;
+    world.create_listeners(0..half).await;
+    world.wait_all_ready(half, settle(n)).await;
+    world.create_listeners(half..n).await;
+    let before = admin_calls(&operator.metrics).await;
+    world.sim.kill();
+    let down = Instant::now();
+
+    let mut said: BTreeMap<String, usize> = BTreeMap::new();
+    let mut connection_said = BTreeMap::new();
+    while down.elapsed() < outage {
+        let (_, others) = world.readiness().await;
+        for (statement, count) in others {
+            let seen = said.entry(statement).or_insert(0);
+            *seen = (*seen).max(count);
+        }
+        let connection = world
+            .api::<FrameworkConnection>()
+            .get("default")
+            .await
+            .expect("reading the connection");
+        if let Some(c) = connection
+            .status
+            .iter()
+            .flat_map(|s| &s.conditions)
+            .find(|c| c.type_ == "Ready")
+        {
+            connection_said.insert(format!("{} {}: {}", c.status, c.reason, c.message), ());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let calls = admin_calls(&operator.metrics).await - before;
+    world.sim.restart();
+    let back = Instant::now();
+    world.wait_all_ready(n, settle(n)).await;
+    world.assert_one_registration_per_listener(n).await;
+
+    // Each converging resource retries with its backoff; the drift loop lists once per
+    // interval; one call per resource may have been in flight when the outage began.
+    let converging = (n - half) as u64;
+    let bound = converging * (attempts_within(outage) + 1) + outage.as_secs() / drift.as_secs() + 2;
+    figure(format_args!(
+        "framework outage of {} s: {calls} admin calls meanwhile (bound {bound}: {converging} converging resources, backoff from {} s, drift every {} s); all Ready {:.1} s after it came back",
+        outage.as_secs(),
+        BACKOFF_BASE.as_secs(),
+        drift.as_secs(),
+        back.elapsed().as_secs_f64()
+    ));
+    for (statement, count) in &said {
+        figure(format_args!(
+            "during the outage, {count} ListenerRegistrations said: Ready=False {statement}"
+        ));
+    }
+    for statement in connection_said.keys() {
+        figure(format_args!(
+            "during the outage, the FrameworkConnection said: Ready={statement}"
+        ));
+    }
+    assert!(
+        said.keys().any(|s| s.starts_with("Unavailable: ")),
+        "no converging resource said the framework was Unavailable: {said:#?}"
+    );
+    assert!(
+        calls <= bound as f64,
+        "{calls} admin calls during a {outage:?} outage, more than the backoff allows ({bound})"
+    );
+    world.rotate_listener_secret().await;
+    world.save_metrics(&operator.metrics).await;
+    world.assert_no_secret_leaks().await;
+}
