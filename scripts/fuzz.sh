@@ -26,7 +26,8 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
 fi
 
 # Its own target dir (nightly, sanitizer flags): never shared with the stable build.
-export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$PWD/fuzz/target}"
+# Kept under $HOME/.cache so fresh clones (CI) reuse the sanitizer build of the dependencies.
+export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/.cache/cxf-operator/fuzz-target}"
 scratch=$(mktemp -d)
 for target in parse admission_review; do
 	mkdir -p "$scratch/$target"

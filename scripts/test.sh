@@ -44,6 +44,7 @@ declare -A packages=(
 	[iptables]=iptables                                  # kube-proxy
 	[ip]=iproute2                                        # the node's bridge
 	[objcopy]=binutils                                   # the test image's binary without debug info
+	[c++]=g++           # libFuzzer (scripts/fuzz.sh)
 	[kill]=procps       # the torture tests signal processes
 )
 
@@ -78,6 +79,7 @@ step "rustfmt" cargo fmt --check
 step "clippy" cargo clippy --locked --all-targets -- -D warnings
 step "cargo test (unit, integration, benches)" cargo test --locked --no-fail-fast --all-targets
 step "doc tests" cargo test --locked --doc
+step "fuzz: criteria parser, AdmissionReview (scripts/fuzz.sh 25)" scripts/fuzz.sh 25
 
 # --- Further checks: one `step "<name>" <command>` line each, below this marker ---------
 # (the CRD drift check, helm lint and the chart checks, the Lua tests, ...)
