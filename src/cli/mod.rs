@@ -3,6 +3,8 @@
 
 pub mod crds;
 pub mod criteria;
+pub mod framework_source;
+pub mod route;
 pub mod run;
 pub mod simulator;
 pub mod validate;
