@@ -4,6 +4,7 @@
 pub mod crds;
 pub mod criteria;
 pub mod framework_source;
+pub mod import;
 pub mod route;
 pub mod run;
 pub mod simulator;

@@ -6,4 +6,10 @@
 mod support;
 
 mod cli;
+// The operator tests' environment (namespace, simulator, connection, controllers);
+// this binary uses part of it.
+#[allow(dead_code)]
+#[path = "../operator/env.rs"]
+mod env;
+mod import;
 mod route;
