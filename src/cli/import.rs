@@ -511,7 +511,10 @@ mod tests {
         assert_eq!(stub.keys, ["client-secret"]);
         let secret: Value = serde_yaml::from_str(text).unwrap();
         assert_eq!(secret["stringData"], json!({"client-secret": ""}));
-        assert!(!import.kustomization.contains("secrets/"));
+        let kustomization: Value = serde_yaml::from_str(&import.kustomization).unwrap();
+        assert_eq!(kustomization["namespace"], "integrations");
+        assert_eq!(kustomization["resources"].as_array().unwrap().len(), 3);
+        assert!(!kustomization["resources"].to_string().contains("secrets/"));
         let everything: String = import
             .resources
             .iter()
