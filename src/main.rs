@@ -23,6 +23,8 @@ enum Command {
     Criteria(cli::criteria::Args),
     /// Write manifests for what a framework holds, ready for Git.
     Import(cli::import::Args),
+    /// Show what applying manifests would do on the framework (read-only).
+    Plan(cli::plan::Args),
     /// Show where an event goes: its gatekeeper and its listeners.
     Route(Box<cli::route::Args>),
     /// Run the controllers.
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Command::Crds(args) => args.run(),
         Command::Criteria(args) => args.run(),
         Command::Import(args) => args.run(),
+        Command::Plan(args) => args.run(),
         Command::Route(args) => args.run(),
         Command::Run(args) => args.run(),
         Command::Simulator(args) => args.run(),

@@ -12,4 +12,5 @@ mod cli;
 #[path = "../operator/env.rs"]
 mod env;
 mod import;
+mod plan;
 mod route;

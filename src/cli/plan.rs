@@ -1,0 +1,698 @@
+//! `cxf-operator plan`: what applying manifests would do on the framework, resource by
+//! resource, read-only (two list calls).
+//!
+//! The decision for each resource is [`decide`], pure, built from the controllers' own
+//! planning code: [`desired::listener_registration`] (the desired registration, the
+//! minimal JSON Patch, the adoption rule of listener URL + API names),
+//! [`desired::gatekeeping_rule`] (selection and the desired rule) and
+//! [`rule_checks::check_rule_update`] (what the framework refuses). It matches a
+//! manifest to a framework object by its `cxf.dev/external-id` annotation, else (a
+//! registration) by listener URL + API names, else (a rule) by its selector.
+//!
+//! What plan cannot see: Kubernetes (it reads manifests, not the cluster), so a
+//! manifest matched by its annotation and equal to the framework object is `adopt`
+//! whether or not the operator already holds it; and Secret values, so credentials are
+//! shown as `(from Secret ns/name key)` and are resent only when the operator sees their
+//! values change, which plan cannot.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args as ClapArgs, ValueEnum};
+use cxf_operator::desired::{gatekeeping_rule as desired_rule, listener_registration as desired};
+use cxf_operator::framework::model::{self, SecretValue};
+use cxf_operator::framework::rule_checks;
+use cxf_operator::resources::listener_registration::RegistrationMethod;
+use cxf_operator::resources::secret_ref::{SecretKeyRef, ValueSource};
+use cxf_operator::resources::{
+    EXTERNAL_ID_ANNOTATION, GatekeepingRule, ListenerRegistration, annotation,
+};
+use cxf_operator::validation::Severity;
+use cxf_operator::validation::batch::{Document, check_all};
+use cxf_operator::validation::{Decoded, Resource, decode};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::framework_source::{FrameworkArgs, FrameworkObjects, block_on, read_manifests};
+
+/// Show what applying cxf.dev manifests would do on the framework: create (payload),
+/// the JSON Patch of an update, a rule write (field diff), adopt, nothing, or refused
+/// (the framework's rule check). Read-only: lists the framework's objects, nothing
+/// else. Exit status: 0 nothing would change, 2 something would, 1 invalid or refused
+/// manifests (or an error).
+#[derive(ClapArgs, Debug)]
+#[command(
+    after_help = "Examples:\n  CXF_CLIENT_ID=ops CXF_CLIENT_SECRET=... cxf-operator plan -f deploy/ --gateway https://gw.example.com --workspace 01\n  kustomize build overlays/prod | cxf-operator plan -f - --connection prod.yaml --output json\n\nSee docs/gitops.md."
+)]
+pub struct Args {
+    /// A file, a directory (searched recursively for .yaml, .yml and .json), or `-` for
+    /// stdin. Repeatable; multi-document YAML and `kind: List` are read.
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    framework: FrameworkArgs,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+/// How the plan is printed.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Output {
+    /// A readable diff (colored on a terminal, unless NO_COLOR is set).
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+/// How a manifest was matched to a framework object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MatchedBy {
+    /// Its `cxf.dev/external-id` annotation.
+    ExternalId,
+    /// Its listener URL and API names (the adoption rule).
+    ListenerUrlAndApis,
+    /// Its `spec.selector`.
+    Selector,
+}
+
+impl MatchedBy {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::ExternalId => "by cxf.dev/external-id",
+            Self::ListenerUrlAndApis => "by listener URL + APIs",
+            Self::Selector => "by selector",
+        }
+    }
+}
+
+/// One field of a rule that a write changes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    /// The field, such as `gatekeeping-apis[0].api-resources[1].gatekeeping-criteria.rank`.
+    pub field: String,
+    /// Its value now (`None`: absent).
+    pub before: Option<Value>,
+    /// Its value after the write (`None`: removed).
+    pub after: Option<Value>,
+}
+
+/// What applying one manifest would do on the framework.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "action")]
+pub enum Action {
+    /// A new registration: the payload sent (credentials as Secret references).
+    Create {
+        /// `admin` (POST listenerRegistrations) or `hub` (the TMF hub, then a JSON Patch
+        /// of the credentials).
+        via: &'static str,
+        /// The body.
+        payload: Value,
+    },
+    /// A JSON Patch of an existing registration.
+    Update {
+        /// The framework id.
+        id: String,
+        /// How it was found.
+        matched_by: MatchedBy,
+        /// The RFC 6902 patch sent.
+        patch: Value,
+    },
+    /// A write of the whole rule.
+    RuleWrite {
+        /// The framework id.
+        id: String,
+        /// How it was found.
+        matched_by: MatchedBy,
+        /// The fields that change.
+        changes: Vec<FieldChange>,
+    },
+    /// The operator takes the object in charge and writes nothing.
+    Adopt {
+        /// The framework id.
+        id: String,
+        /// How it was found.
+        matched_by: MatchedBy,
+    },
+    /// The framework object already is as the manifest says.
+    #[serde(rename = "nothing-to-do")]
+    Nothing {
+        /// The framework id.
+        id: String,
+        /// How it was found.
+        matched_by: MatchedBy,
+    },
+    /// The operator would refuse (and write nothing).
+    Refused {
+        /// Why: the framework's rule-check message, or why no object can be matched.
+        message: String,
+    },
+}
+
+impl Action {
+    /// Whether this writes to the framework.
+    pub fn writes(&self) -> bool {
+        matches!(
+            self,
+            Self::Create { .. } | Self::Update { .. } | Self::RuleWrite { .. }
+        )
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Create { .. } => "create",
+            Self::Update { .. } => "update",
+            Self::RuleWrite { .. } => "rule write",
+            Self::Adopt { .. } => "adopt",
+            Self::Nothing { .. } => "nothing to do",
+            Self::Refused { .. } => "refused",
+        }
+    }
+}
+
+/// The plan of one manifest.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Planned {
+    /// `ListenerRegistration` or `GatekeepingRule`.
+    pub kind: &'static str,
+    /// `namespace/name`, or `name` without a namespace.
+    pub name: String,
+    /// What would happen.
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// The manifests to plan.
+#[derive(Clone, Debug, Default)]
+pub struct Manifests {
+    /// ListenerRegistrations, in input order.
+    pub registrations: Vec<ListenerRegistration>,
+    /// GatekeepingRules, in input order.
+    pub rules: Vec<GatekeepingRule>,
+}
+
+fn full_name(meta: &kube::core::ObjectMeta) -> String {
+    let name = meta.name.clone().unwrap_or_default();
+    match &meta.namespace {
+        Some(namespace) => format!("{namespace}/{name}"),
+        None => name,
+    }
+}
+
+/// `(from Secret ns/name key)`: what plan shows for a value held in a Secret.
+fn from_secret(namespace: Option<&str>, secret: &SecretKeyRef) -> String {
+    match namespace {
+        Some(ns) => format!("(from Secret {ns}/{} {})", secret.name, secret.key),
+        None => format!("(from Secret {} {})", secret.name, secret.key),
+    }
+}
+
+fn value_of(namespace: Option<&str>, source: &ValueSource) -> String {
+    match (&source.value, &source.secret_key_ref) {
+        (Some(value), _) => value.clone(),
+        (None, Some(secret)) => from_secret(namespace, secret),
+        (None, None) => String::new(),
+    }
+}
+
+/// The `listener-auth` the manifest asks for, Secret values replaced by references.
+fn shown_auth(registration: &ListenerRegistration) -> Option<model::ListenerAuth> {
+    let namespace = registration.metadata.namespace.as_deref();
+    let auth = registration.spec.auth.as_ref()?;
+    if let Some(oidc) = &auth.oidc_client_credentials {
+        return Some(model::ListenerAuth::OidcClientCredentials(
+            model::OidcClientCredentials {
+                identity_uri: oidc.identity_uri.clone(),
+                client_id: value_of(namespace, &oidc.client_id),
+                client_secret: SecretValue::new(from_secret(namespace, &oidc.client_secret)),
+                scope: oidc.scope.clone(),
+            },
+        ));
+    }
+    let basic = auth.basic.as_ref()?;
+    Some(model::ListenerAuth::Basic(model::BasicAuth {
+        username: value_of(namespace, &basic.username),
+        password: SecretValue::new(from_secret(namespace, &basic.password)),
+    }))
+}
+
+/// The field path of a JSON Pointer: `/a/0/b` → `a[0].b`.
+fn field_of(pointer: &str) -> String {
+    let mut field = String::new();
+    for segment in pointer.split('/').skip(1) {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        if segment.parse::<usize>().is_ok() {
+            field.push_str(&format!("[{segment}]"));
+        } else {
+            if !field.is_empty() {
+                field.push('.');
+            }
+            field.push_str(&segment);
+        }
+    }
+    field
+}
+
+/// The field-level diff of a rule write.
+fn rule_changes(
+    observed: &model::GatekeepingRule,
+    want: &model::GatekeepingRule,
+) -> Vec<FieldChange> {
+    let before = serde_json::to_value(observed).expect("a rule serializes");
+    let after = serde_json::to_value(want).expect("a rule serializes");
+    let patch =
+        serde_json::to_value(json_patch::diff(&before, &after)).expect("a patch serializes");
+    patch
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|op| {
+            let path = op["path"].as_str().unwrap_or_default();
+            let old = before.pointer(path).cloned();
+            let new = match op["op"].as_str() {
+                Some("remove") => None,
+                _ => Some(op["value"].clone()),
+            };
+            FieldChange {
+                field: field_of(path),
+                before: old,
+                after: new,
+            }
+        })
+        .collect()
+}
+
+/// What applying `manifests` would do on a framework holding `framework`: one
+/// [`Planned`] per manifest, registrations first (rules refer to them), in input order.
+pub fn decide(manifests: &Manifests, framework: &FrameworkObjects) -> Vec<Planned> {
+    let registrations_by_id: BTreeMap<&str, &model::ListenerRegistration> = framework
+        .registrations
+        .iter()
+        .filter_map(|r| Some((r.id.as_deref()?, r)))
+        .collect();
+    let mut planned = Vec::new();
+    // The framework id each ListenerRegistration manifest stands for (by namespace and
+    // name), or a placeholder for one that would be created.
+    let mut listener_ids: BTreeMap<(Option<String>, String), String> = BTreeMap::new();
+    for registration in &manifests.registrations {
+        let name = full_name(&registration.metadata);
+        let want = desired::desired(&registration.spec, shown_auth(registration));
+        let matched = match annotation(&registration.metadata, EXTERNAL_ID_ANNOTATION) {
+            Some(id) => match registrations_by_id.get(id) {
+                Some(observed) => Ok(Some((id.to_owned(), *observed, MatchedBy::ExternalId))),
+                None => Err(format!(
+                    "annotation {EXTERNAL_ID_ANNOTATION} names registration {id}, which the framework does not have"
+                )),
+            },
+            None => {
+                let pending = desired::pending_create(&want);
+                let found: Vec<&model::ListenerRegistration> = framework
+                    .registrations
+                    .iter()
+                    .filter(|r| r.id.is_some() && desired::matches_pending(&pending, r))
+                    .collect();
+                match found.as_slice() {
+                    [] => Ok(None),
+                    [one] => Ok(Some((
+                        one.id.clone().unwrap_or_default(),
+                        *one,
+                        MatchedBy::ListenerUrlAndApis,
+                    ))),
+                    many => Err(format!(
+                        "registrations {} all have this listener URL and these APIs: set annotation {EXTERNAL_ID_ANNOTATION} to the one this manifest stands for",
+                        many.iter()
+                            .filter_map(|r| r.id.as_deref())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                }
+            }
+        };
+        let key = (
+            registration.metadata.namespace.clone(),
+            registration.metadata.name.clone().unwrap_or_default(),
+        );
+        let action = match matched {
+            Err(message) => Action::Refused { message },
+            Ok(None) => {
+                listener_ids.insert(
+                    key,
+                    format!("(id of ListenerRegistration {name}, once created)"),
+                );
+                match registration.spec.registration_method {
+                    RegistrationMethod::AdminApi => Action::Create {
+                        via: "admin",
+                        payload: serde_json::to_value(&want).expect("a registration serializes"),
+                    },
+                    RegistrationMethod::Hub => Action::Create {
+                        via: "hub",
+                        payload: serde_json::to_value(desired::hub_subscription(
+                            &registration.spec,
+                        ))
+                        .expect("a subscription serializes"),
+                    },
+                }
+            }
+            Ok(Some((id, observed, matched_by))) => {
+                listener_ids.insert(key, id.clone());
+                let patch = desired::patch(&want, observed, false);
+                if !patch.0.is_empty() {
+                    Action::Update {
+                        id,
+                        matched_by,
+                        patch: serde_json::to_value(&patch).expect("a patch serializes"),
+                    }
+                } else if matched_by == MatchedBy::ExternalId {
+                    Action::Adopt { id, matched_by }
+                } else {
+                    Action::Nothing { id, matched_by }
+                }
+            }
+        };
+        planned.push(Planned {
+            kind: "ListenerRegistration",
+            name,
+            action,
+        });
+    }
+    for rule in &manifests.rules {
+        planned.push(Planned {
+            kind: "GatekeepingRule",
+            name: full_name(&rule.metadata),
+            action: decide_rule(rule, framework, &listener_ids, &registrations_by_id),
+        });
+    }
+    planned
+}
+
+fn decide_rule(
+    rule: &GatekeepingRule,
+    framework: &FrameworkObjects,
+    listener_ids: &BTreeMap<(Option<String>, String), String>,
+    registrations_by_id: &BTreeMap<&str, &model::ListenerRegistration>,
+) -> Action {
+    let (selected, matched_by) = match annotation(&rule.metadata, EXTERNAL_ID_ANNOTATION) {
+        Some(id) => (
+            framework
+                .rules
+                .iter()
+                .find(|r| r.id.as_deref() == Some(id))
+                .ok_or_else(|| desired_rule::SelectError::NotFound(format!("id '{id}'"))),
+            MatchedBy::ExternalId,
+        ),
+        None => (
+            desired_rule::select(&rule.spec.selector, &framework.rules),
+            MatchedBy::Selector,
+        ),
+    };
+    let observed = match selected {
+        Ok(observed) => observed,
+        Err(e) => {
+            return Action::Refused {
+                message: e.to_string(),
+            };
+        }
+    };
+    let id = observed.id.clone().unwrap_or_default();
+    let mut ids = Vec::new();
+    for reference in &rule.spec.listener_registration_refs {
+        match (&reference.id, &reference.name) {
+            (Some(id), _) => ids.push(id.clone()),
+            (None, Some(name)) => {
+                match listener_ids.get(&(rule.metadata.namespace.clone(), name.clone())) {
+                    Some(id) => ids.push(id.clone()),
+                    None => {
+                        return Action::Refused {
+                            message: format!(
+                                "listenerRegistrationRefs: ListenerRegistration {name} is not among the manifests, so its framework id is unknown here"
+                            ),
+                        };
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    let placeholders: Vec<&String> = listener_ids.values().collect();
+    let want = desired_rule::desired(&rule.spec, observed, ids);
+    if want == *observed {
+        return if matched_by == MatchedBy::ExternalId {
+            Action::Adopt { id, matched_by }
+        } else {
+            Action::Nothing { id, matched_by }
+        };
+    }
+    let exists = |listener: &str| {
+        registrations_by_id.contains_key(listener) || placeholders.iter().any(|p| *p == listener)
+    };
+    match rule_checks::check_rule_update(observed, &want, exists) {
+        Err(violations) => Action::Refused {
+            message: format!("the framework forbids this change: {violations}"),
+        },
+        Ok(()) => Action::RuleWrite {
+            id,
+            matched_by,
+            changes: rule_changes(observed, &want),
+        },
+    }
+}
+
+/// ANSI colors, or none.
+struct Paint(bool);
+
+impl Paint {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}\n")).collect()
+}
+
+fn text(planned: &[Planned], paint: &Paint) -> String {
+    let mut out = String::new();
+    for item in planned {
+        let (color, detail) = match &item.action {
+            Action::Create { via, payload } => (
+                "32",
+                format!(
+                    "via {}:\n{}",
+                    if *via == "hub" {
+                        "the TMF hub (then the credentials by JSON Patch)"
+                    } else {
+                        "POST listenerRegistrations"
+                    },
+                    indent(&serde_json::to_string_pretty(payload).unwrap_or_default())
+                ),
+            ),
+            Action::Update {
+                id,
+                matched_by,
+                patch,
+            } => (
+                "33",
+                format!(
+                    "{id} (matched {}), JSON Patch:\n{}",
+                    matched_by.describe(),
+                    indent(&serde_json::to_string_pretty(patch).unwrap_or_default())
+                ),
+            ),
+            Action::RuleWrite {
+                id,
+                matched_by,
+                changes,
+            } => {
+                let mut detail = format!("{id} (matched {}):\n", matched_by.describe());
+                for change in changes {
+                    let show = |v: &Option<Value>| {
+                        v.as_ref()
+                            .map_or_else(|| "(absent)".into(), Value::to_string)
+                    };
+                    let line = match (&change.before, &change.after) {
+                        (None, Some(_)) => paint.paint(
+                            "32",
+                            &format!("+ {}: {}", change.field, show(&change.after)),
+                        ),
+                        (Some(_), None) => paint.paint(
+                            "31",
+                            &format!("- {}: {}", change.field, show(&change.before)),
+                        ),
+                        _ => paint.paint(
+                            "33",
+                            &format!(
+                                "~ {}: {} -> {}",
+                                change.field,
+                                show(&change.before),
+                                show(&change.after)
+                            ),
+                        ),
+                    };
+                    detail.push_str(&format!("    {line}\n"));
+                }
+                ("33", detail)
+            }
+            Action::Adopt { id, matched_by } | Action::Nothing { id, matched_by } => (
+                if matches!(item.action, Action::Adopt { .. }) {
+                    "36"
+                } else {
+                    "2"
+                },
+                format!(
+                    "{id} (matched {}): nothing to write\n",
+                    matched_by.describe()
+                ),
+            ),
+            Action::Refused { message } => ("31", format!("{message}\n")),
+        };
+        out.push_str(&format!(
+            "{} {} {}: {detail}",
+            paint.paint(color, item.action.name()),
+            item.kind,
+            item.name
+        ));
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out.push_str(&summary_line(planned));
+    out
+}
+
+fn count(planned: &[Planned], name: &str) -> usize {
+    planned.iter().filter(|p| p.action.name() == name).count()
+}
+
+fn summary_line(planned: &[Planned]) -> String {
+    let writes = planned.iter().filter(|p| p.action.writes()).count();
+    let refused = count(planned, "refused");
+    let verdict = match (writes, refused) {
+        (0, 0) => "No change on the framework.".to_owned(),
+        (0, _) => {
+            "Nothing would be written, and the operator would refuse some manifests.".to_owned()
+        }
+        (n, _) => format!("{n} write(s) on the framework."),
+    };
+    format!(
+        "Plan: {} to create, {} to update, {} rule write(s), {} to adopt, {} unchanged, {} refused. {verdict}\n",
+        count(planned, "create"),
+        count(planned, "update"),
+        count(planned, "rule write"),
+        count(planned, "adopt"),
+        count(planned, "nothing to do"),
+        refused
+    )
+}
+
+/// 1 refused, 2 writes, 0 nothing.
+fn exit_code(planned: &[Planned]) -> u8 {
+    if planned
+        .iter()
+        .any(|p| matches!(p.action, Action::Refused { .. }))
+    {
+        1
+    } else if planned.iter().any(|p| p.action.writes()) {
+        2
+    } else {
+        0
+    }
+}
+
+impl Args {
+    /// Runs the command.
+    pub fn run(self) -> ExitCode {
+        match self.plan() {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    fn plan(&self) -> anyhow::Result<u8> {
+        let documents = read_manifests(&self.paths)?;
+        let mut out = std::io::stdout().lock();
+        if let Some(findings) = invalid(&documents) {
+            match self.output {
+                Output::Text => out.write_all(findings.as_bytes())?,
+                Output::Json => {
+                    serde_json::to_writer_pretty(
+                        &mut out,
+                        &json!({"valid": false, "findings": findings.lines().collect::<Vec<_>>()}),
+                    )?;
+                    writeln!(out)?;
+                }
+            }
+            return Ok(1);
+        }
+        let manifests = manifests_of(&documents);
+        let framework = block_on(self.framework.list())??;
+        let planned = decide(&manifests, &framework);
+        match self.output {
+            Output::Text => {
+                let paint = Paint(out.is_terminal() && std::env::var_os("NO_COLOR").is_none());
+                out.write_all(text(&planned, &paint).as_bytes())?;
+            }
+            Output::Json => {
+                let report = json!({
+                    "changes": planned.iter().any(|p| p.action.writes()),
+                    "refused": count(&planned, "refused"),
+                    "summary": summary_line(&planned).trim_end(),
+                    "resources": planned,
+                });
+                serde_json::to_writer_pretty(&mut out, &report)?;
+                writeln!(out)?;
+            }
+        }
+        out.flush()?;
+        Ok(exit_code(&planned))
+    }
+}
+
+/// The validate findings, as `validate` prints them, if any is an error.
+fn invalid(documents: &[Document]) -> Option<String> {
+    let reports = check_all(documents);
+    let errors = reports
+        .iter()
+        .flat_map(|r| &r.findings)
+        .any(|f| f.severity == Severity::Error);
+    errors.then(|| {
+        let mut text = String::new();
+        for report in &reports {
+            for finding in report.findings.iter().filter(|f| f.is_error()) {
+                text.push_str(&format!(
+                    "{}:{} {}/{} {}: {}\n",
+                    report.file,
+                    report.index,
+                    report.kind,
+                    report.name,
+                    finding.field,
+                    finding.message
+                ));
+            }
+        }
+        text
+    })
+}
+
+fn manifests_of(documents: &[Document]) -> Manifests {
+    let mut manifests = Manifests::default();
+    for document in documents {
+        match decode(&document.value) {
+            Decoded::Resource(Resource::ListenerRegistration(r)) => {
+                manifests.registrations.push(*r)
+            }
+            Decoded::Resource(Resource::GatekeepingRule(r)) => manifests.rules.push(*r),
+            _ => {}
+        }
+    }
+    manifests
+}
