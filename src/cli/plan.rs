@@ -696,3 +696,142 @@ fn manifests_of(documents: &[Document]) -> Manifests {
     }
     manifests
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framework() -> FrameworkObjects {
+        FrameworkObjects {
+            registrations: serde_json::from_value(json!([
+                {"id": "lr-1", "type": "external",
+                 "affiliated-apis": [{"api-name": "Party", "api-version": "v4", "query": "ID pr"}],
+                 "listener-locality": {"external-listener": {"listener-url": "http://a"}}},
+                {"id": "lr-2", "type": "external",
+                 "affiliated-apis": [{"api-name": "Party", "api-version": "v4"}],
+                 "listener-locality": {"external-listener": {"listener-url": "http://twice"}}},
+                {"id": "lr-3", "type": "external",
+                 "affiliated-apis": [{"api-name": "Party", "api-version": "v4"}],
+                 "listener-locality": {"external-listener": {"listener-url": "http://twice"}}}
+            ]))
+            .unwrap(),
+            rules: serde_json::from_value(json!([
+                {"id": "gkr-1", "rule-name": "r", "endpoint-name": "app", "owner": "tenant",
+                 "gatekeeping-apis": [{"api-id": "tmf-632", "api-name": "Party", "api-version": "v4",
+                    "api-resources": [{"resource-name": "Individual", "gatekeeping-criteria": {"criteria": "*", "rank": 1}}]}]}
+            ]))
+            .unwrap(),
+        }
+    }
+
+    fn registration(
+        name: &str,
+        url: &str,
+        query: Option<&str>,
+        external_id: Option<&str>,
+    ) -> ListenerRegistration {
+        let mut value = json!({
+            "apiVersion": "cxf.dev/v1alpha1", "kind": "ListenerRegistration",
+            "metadata": {"name": name, "namespace": "ns"},
+            "spec": {"affiliatedApis": [{"apiName": "Party", "apiVersion": "v4", "query": query}], "listenerUrl": url}
+        });
+        if let Some(id) = external_id {
+            value["metadata"]["annotations"] = json!({EXTERNAL_ID_ANNOTATION: id});
+        }
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn rule(name: &str, endpoint: &str, criteria: &str, refs: Value) -> GatekeepingRule {
+        serde_json::from_value(json!({
+            "apiVersion": "cxf.dev/v1alpha1", "kind": "GatekeepingRule",
+            "metadata": {"name": name, "namespace": "ns"},
+            "spec": {"selector": {"endpointName": endpoint},
+                "gatekeepingApis": [{"apiId": "tmf-632", "apiName": "Party", "apiVersion": "v4",
+                    "apiResources": [{"resourceName": "Individual", "criteria": criteria, "rank": 1}]}],
+                "listenerRegistrationRefs": refs}
+        }))
+        .unwrap()
+    }
+
+    fn action_of(manifests: Manifests) -> Vec<(String, &'static str)> {
+        decide(&manifests, &framework())
+            .into_iter()
+            .map(|p| (p.name, p.action.name()))
+            .collect()
+    }
+
+    #[test]
+    fn registrations_match_by_annotation_else_by_url_and_apis() {
+        let manifests = Manifests {
+            registrations: vec![
+                registration("new", "http://new", None, None),
+                registration("same", "http://a", Some("ID pr"), None),
+                registration("edited", "http://a", Some("OP pr"), Some("lr-1")),
+                registration("adopted", "http://a", Some("ID pr"), Some("lr-1")),
+                registration("gone", "http://a", None, Some("lr-9")),
+                registration("twice", "http://twice", None, None),
+            ],
+            rules: Vec::new(),
+        };
+        let ns = |n: &str| format!("ns/{n}");
+        assert_eq!(
+            action_of(manifests),
+            [
+                (ns("new"), "create"),
+                (ns("same"), "nothing to do"),
+                (ns("edited"), "update"),
+                (ns("adopted"), "adopt"),
+                (ns("gone"), "refused"),
+                (ns("twice"), "refused"),
+            ]
+        );
+    }
+
+    #[test]
+    fn rules_are_written_refused_or_left() {
+        let manifests = Manifests {
+            registrations: vec![registration("new", "http://new", None, None)],
+            rules: vec![
+                rule("same", "app", "*", json!([])),
+                rule("criteria", "app", "ID pr", json!([])),
+                rule(
+                    "unknown-listener",
+                    "app",
+                    "*",
+                    json!([{"name": "elsewhere"}]),
+                ),
+                rule("new-listener", "app", "*", json!([{"name": "new"}])),
+                rule("bad-id", "app", "*", json!([{"id": "lr-9"}])),
+                rule("no-rule", "nobody", "*", json!([])),
+            ],
+        };
+        let planned = decide(&manifests, &framework());
+        let actions: Vec<&str> = planned.iter().map(|p| p.action.name()).collect();
+        assert_eq!(
+            actions,
+            [
+                "create",
+                "nothing to do",
+                "rule write",
+                "refused",
+                "rule write",
+                "refused",
+                "refused"
+            ]
+        );
+        let Action::RuleWrite { changes, .. } = &planned[4].action else {
+            unreachable!()
+        };
+        assert_eq!(
+            changes[0].after,
+            Some(json!(["(id of ListenerRegistration ns/new, once created)"]))
+        );
+        let Action::Refused { message } = &planned[5].action else {
+            unreachable!()
+        };
+        assert!(
+            message.contains("no listener registration 'lr-9'"),
+            "{message}"
+        );
+    }
+}

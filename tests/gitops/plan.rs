@@ -223,3 +223,33 @@ spec:
         "{report}"
     );
 }
+
+#[tokio::test]
+async fn invalid_manifests_exit_1_with_the_validate_findings_before_any_call() {
+    let manifest = r#"apiVersion: cxf.dev/v1alpha1
+kind: ListenerRegistration
+metadata: {name: broken}
+spec:
+  affiliatedApis: [{apiName: Party, apiVersion: v4, query: 'eventType=X'}]
+  listenerUrl: http://127.0.0.1:9/x
+"#;
+    // No framework is reachable at this address: the findings come first.
+    let output = crate::cli::run(
+        &[
+            "plan",
+            "-f",
+            "-",
+            "--gateway",
+            "http://127.0.0.1:9",
+            "--workspace",
+            "01",
+        ],
+        Some(manifest),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", shown(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("ListenerRegistration/broken spec.affiliatedApis[0].query"),
+        "{text}"
+    );
+}
