@@ -352,7 +352,7 @@ fn text(event: &Event, route: &Route) -> String {
                     "  left out     {head}: a listener of the emitting gatekeeper (rule {rule})"
                 );
             }
-            Verdict::OtherApi => other_api.push(listener.id.as_str()),
+            Verdict::OtherApi => other_api.push(listener.id),
         }
     }
     if !other_api.is_empty() {
@@ -392,8 +392,8 @@ fn mermaid(event: &Event, route: &Route) -> String {
         let _ = writeln!(
             out,
             "  {node}{{\"{} {rank}<br/>{}\"}}",
-            label(&tried.rule),
-            label(&tried.criteria)
+            label(tried.rule),
+            label(tried.criteria)
         );
         let _ = writeln!(out, "  {from} --> {node}");
         if tried.test == Test::Matched {
@@ -417,8 +417,8 @@ fn mermaid(event: &Event, route: &Route) -> String {
     for (i, listener) in route.listeners.iter().enumerate() {
         let node = format!(
             "l{i}[\"{}<br/>{}\"]",
-            label(&listener.id),
-            label(&listener.listener_url)
+            label(listener.id),
+            label(listener.listener_url)
         );
         match &listener.verdict {
             Verdict::Receives { .. } => {

@@ -141,17 +141,17 @@ impl CriteriaCache {
 /// One rule resource tried for gatekeeping, in the order tried.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub struct RuleTried {
+pub struct RuleTried<'a> {
     /// The rule's id.
-    pub rule: String,
+    pub rule: &'a str,
     /// Its endpoint name.
-    pub endpoint_name: String,
+    pub endpoint_name: &'a str,
     /// The resource of the rule that covers the event.
-    pub resource_name: String,
+    pub resource_name: &'a str,
     /// Its rank (`None`: tried after every ranked one).
     pub rank: Option<i64>,
     /// Its criteria.
-    pub criteria: String,
+    pub criteria: &'a str,
     /// What testing them gave.
     pub test: Test,
 }
@@ -159,18 +159,18 @@ pub struct RuleTried {
 /// What happens to the event at one listener registration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "verdict")]
-pub enum Verdict {
+pub enum Verdict<'a> {
     /// It receives the event: this affiliated API's query matched.
     Receives {
         /// The query that matched (`None`: no query).
-        query: Option<String>,
+        query: Option<&'a str>,
     },
     /// No affiliated API has the event's API name and version.
     OtherApi,
     /// An affiliated API has the event's API, and its query does not match.
     QueryNotMatched {
         /// The query.
-        query: String,
+        query: &'a str,
         /// What testing it gave.
         test: Test,
     },
@@ -178,48 +178,48 @@ pub enum Verdict {
     /// `listener-registration-refs`): the event never goes back there.
     EmittersOwn {
         /// The gatekeeper's rule id.
-        rule: String,
+        rule: &'a str,
     },
 }
 
 /// One listener registration and what happens to the event there.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub struct ListenerVerdict {
+pub struct ListenerVerdict<'a> {
     /// The registration's id.
-    pub id: String,
+    pub id: &'a str,
     /// Its `listener-url`.
-    pub listener_url: String,
+    pub listener_url: &'a str,
     /// What happens.
     #[serde(flatten)]
-    pub verdict: Verdict,
+    pub verdict: Verdict<'a>,
 }
 
 /// Where an event goes, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub struct Route {
+pub struct Route<'a> {
     /// The resource the event was routed as.
     pub resource: Option<String>,
     /// Whether the event is published to listeners.
     pub published: bool,
     /// The rule that gatekeeps the event, if any rule covers it.
-    pub gatekeeper: Option<String>,
+    pub gatekeeper: Option<&'a str>,
     /// Why (or why not), in one sentence.
     pub reason: String,
     /// The rule resources tried, in order; those after the selected one are not tried.
-    pub rules_tried: Vec<RuleTried>,
+    pub rules_tried: Vec<RuleTried<'a>>,
     /// Every listener registration, in the order given (empty when not published).
-    pub listeners: Vec<ListenerVerdict>,
+    pub listeners: Vec<ListenerVerdict<'a>>,
 }
 
-impl Route {
+impl<'a> Route<'a> {
     /// The ids of the registrations that receive the event.
-    pub fn receivers(&self) -> impl Iterator<Item = &str> {
+    pub fn receivers(&self) -> impl Iterator<Item = &'a str> + '_ {
         self.listeners
             .iter()
             .filter(|l| matches!(l.verdict, Verdict::Receives { .. }))
-            .map(|l| l.id.as_str())
+            .map(|l| l.id)
     }
 }
 
@@ -235,8 +235,8 @@ fn names(rule: &GatekeepingRule, emitter: &str) -> bool {
     rule.id.as_deref() == Some(emitter) || rule.endpoint_name == emitter
 }
 
-fn rule_id(rule: &GatekeepingRule) -> String {
-    rule.id.clone().unwrap_or_default()
+fn rule_id(rule: &GatekeepingRule) -> &str {
+    rule.id.as_deref().unwrap_or_default()
 }
 
 /// Routes `event` through `rules` and `registrations` (`(id, registration)` pairs).
@@ -247,7 +247,7 @@ pub fn route<'a>(
     event: &Event,
     cache: &CriteriaCache,
     explain: bool,
-) -> Result<Route, RouteError> {
+) -> Result<Route<'a>, RouteError> {
     let rules: Vec<&GatekeepingRule> = rules.into_iter().collect();
     let emitter = match &event.gatekeeper {
         Some(name) => Some(
@@ -260,8 +260,8 @@ pub fn route<'a>(
         None => None,
     };
     let resource = event.resource();
-    let mut candidates: Vec<(&GatekeepingRule, &str, i64, Option<i64>, &str)> = Vec::new();
-    for rule in &rules {
+    let mut candidates: Vec<(&'a GatekeepingRule, &'a str, i64, Option<i64>, &'a str)> = Vec::new();
+    for rule in rules.iter().copied() {
         for api in &rule.gatekeeping_apis {
             if api.api_name != event.api_name || api.api_version != event.api_version {
                 continue;
@@ -286,51 +286,55 @@ pub fn route<'a>(
     candidates.sort_by(|a, b| (a.2, &a.0.id).cmp(&(b.2, &b.0.id)));
     let mut rules_tried = Vec::new();
     let mut selected = None;
-    for (rule, resource_name, _, rank, criteria) in &candidates {
+    for &(rule, resource_name, _, rank, criteria) in &candidates {
         let test = if selected.is_some() {
             None
         } else {
             Some(event.test(Some(criteria), cache, explain))
         };
         if test == Some(Test::Matched) {
-            selected = Some(*rule);
+            selected = Some(rule);
         }
         if let Some(test) = test {
             rules_tried.push(RuleTried {
                 rule: rule_id(rule),
-                endpoint_name: rule.endpoint_name.clone(),
-                resource_name: (*resource_name).to_owned(),
-                rank: *rank,
-                criteria: (*criteria).to_owned(),
+                endpoint_name: &rule.endpoint_name,
+                resource_name,
+                rank,
+                criteria,
                 test,
             });
         }
     }
-    let not_published = |gatekeeper: Option<&GatekeepingRule>, reason: String| Route {
+    let not_published = |gatekeeper: Option<&'a GatekeepingRule>, reason: String| Route {
         resource: resource.clone(),
         published: false,
         gatekeeper: gatekeeper.map(rule_id),
         reason,
-        rules_tried: rules_tried.clone(),
+        rules_tried: Vec::new(),
         listeners: Vec::new(),
     };
     let (gatekeeper, reason) = match (selected, emitter) {
         (None, _) if !candidates.is_empty() => {
-            return Ok(not_published(
-                None,
-                "no gatekeeping rule's criteria matches this event".into(),
-            ));
+            return Ok(Route {
+                rules_tried,
+                ..not_published(
+                    None,
+                    "no gatekeeping rule's criteria matches this event".into(),
+                )
+            });
         }
         (Some(rule), Some(emitter)) if rule.id != emitter.id => {
-            return Ok(not_published(
-                Some(rule),
-                format!(
-                    "'{}' did not generate this event as a gatekeeper: rule '{}' (endpoint {}) gatekeeps it",
-                    emitter.endpoint_name,
-                    rule_id(rule),
-                    rule.endpoint_name
-                ),
-            ));
+            let reason = format!(
+                "'{}' did not generate this event as a gatekeeper: rule '{}' (endpoint {}) gatekeeps it",
+                emitter.endpoint_name,
+                rule_id(rule),
+                rule.endpoint_name
+            );
+            return Ok(Route {
+                rules_tried,
+                ..not_published(Some(rule), reason)
+            });
         }
         (Some(rule), _) => (Some(rule), format!("gatekept by rule '{}'", rule_id(rule))),
         (None, emitter) => (emitter, "no gatekeeping rule covers this resource".into()),
@@ -341,12 +345,11 @@ pub fn route<'a>(
     let listeners = registrations
         .into_iter()
         .map(|(id, registration)| ListenerVerdict {
-            id: id.to_owned(),
-            listener_url: registration
+            id,
+            listener_url: &registration
                 .listener_locality
                 .external_listener
-                .listener_url
-                .clone(),
+                .listener_url,
             verdict: verdict(
                 registration,
                 event,
@@ -368,13 +371,13 @@ pub fn route<'a>(
 
 /// The verdict of one registration; `owner` is the gatekeeper's rule when the
 /// registration is one of its listeners.
-fn verdict(
-    registration: &ListenerRegistration,
+fn verdict<'a>(
+    registration: &'a ListenerRegistration,
     event: &Event,
-    owner: Option<&GatekeepingRule>,
+    owner: Option<&'a GatekeepingRule>,
     cache: &CriteriaCache,
     explain: bool,
-) -> Verdict {
+) -> Verdict<'a> {
     let mut first_failure = None;
     for api in &registration.affiliated_apis {
         if api.api_name != event.api_name || api.api_version != event.api_version {
@@ -387,13 +390,13 @@ fn verdict(
                         rule: rule_id(rule),
                     },
                     None => Verdict::Receives {
-                        query: api.query.clone(),
+                        query: api.query.as_deref(),
                     },
                 };
             }
             test => {
                 first_failure.get_or_insert(Verdict::QueryNotMatched {
-                    query: api.query.clone().unwrap_or_default(),
+                    query: api.query.as_deref().unwrap_or_default(),
                     test,
                 });
             }
@@ -470,16 +473,29 @@ mod tests {
         ]
     }
 
-    fn routed(event: &Event, explain: bool) -> Result<Route, RouteError> {
-        let rules = rules();
-        let regs = registrations();
-        route(
-            &rules,
-            regs.iter().map(|(id, r)| (id.as_str(), r)),
-            event,
-            &CriteriaCache::default(),
-            explain,
-        )
+    /// The rules and registrations the tests route through.
+    struct Fixture {
+        rules: Vec<GatekeepingRule>,
+        registrations: Vec<(String, ListenerRegistration)>,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            Self {
+                rules: rules(),
+                registrations: registrations(),
+            }
+        }
+
+        fn routed(&self, event: &Event, explain: bool) -> Result<Route<'_>, RouteError> {
+            route(
+                &self.rules,
+                self.registrations.iter().map(|(id, r)| (id.as_str(), r)),
+                event,
+                &CriteriaCache::default(),
+                explain,
+            )
+        }
     }
 
     #[test]
@@ -517,15 +533,12 @@ mod tests {
             (&["CDRM-1"], Some("appa"), false, Some("gkr-b"), &[]),
             (&["SBL-1"], Some("gkr-b"), false, Some("gkr-a"), &[]),
         ];
+        let fixture = Fixture::new();
         for (ids, emitter, published, gatekeeper, receivers) in table {
             for explain in [false, true] {
-                let route = routed(&event(ids, emitter), explain).unwrap();
+                let route = fixture.routed(&event(ids, emitter), explain).unwrap();
                 assert_eq!(route.published, published, "{ids:?} {emitter:?}");
-                assert_eq!(
-                    route.gatekeeper.as_deref(),
-                    gatekeeper,
-                    "{ids:?} {emitter:?}"
-                );
+                assert_eq!(route.gatekeeper, gatekeeper, "{ids:?} {emitter:?}");
                 assert_eq!(route.receivers().collect::<Vec<_>>(), receivers, "{ids:?}");
             }
         }
@@ -533,7 +546,8 @@ mod tests {
 
     #[test]
     fn the_answer_explains_itself() {
-        let route = routed(&event(&["CDRM-1"], None), true).unwrap();
+        let fixture = Fixture::new();
+        let route = fixture.routed(&event(&["CDRM-1"], None), true).unwrap();
         assert_eq!(route.rules_tried.len(), 2);
         assert_eq!(route.rules_tried[0].rank, Some(0));
         assert_eq!(
@@ -549,7 +563,7 @@ mod tests {
         assert_eq!(
             closed.verdict,
             Verdict::QueryNotMatched {
-                query: "/event/individual/status eq \"closed\"".into(),
+                query: "/event/individual/status eq \"closed\"",
                 test: Test::NotMatched(Some(Mismatch {
                     comparison: "/event/individual/status eq \"closed\"".into(),
                     negated: false,
@@ -558,12 +572,10 @@ mod tests {
             }
         );
         assert_eq!(route.listeners[4].verdict, Verdict::OtherApi);
-        let own = routed(&event(&["SBL-1"], None), true).unwrap();
+        let own = fixture.routed(&event(&["SBL-1"], None), true).unwrap();
         assert_eq!(
             own.listeners[3].verdict,
-            Verdict::EmittersOwn {
-                rule: "gkr-a".into()
-            }
+            Verdict::EmittersOwn { rule: "gkr-a" }
         );
     }
 
@@ -571,11 +583,12 @@ mod tests {
     fn uncovered_resources_are_published_and_unknown_emitters_refused() {
         let mut uncovered = event(&[], None);
         uncovered.resource = Some("Organization".into());
-        let route = routed(&uncovered, true).unwrap();
+        let fixture = Fixture::new();
+        let route = fixture.routed(&uncovered, true).unwrap();
         assert!(route.published && route.gatekeeper.is_none());
         assert!(route.rules_tried.is_empty());
         assert_eq!(
-            routed(&event(&[], Some("nobody")), false),
+            fixture.routed(&event(&[], Some("nobody")), false),
             Err(RouteError::UnknownGatekeeper("nobody".into()))
         );
     }

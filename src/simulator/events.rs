@@ -54,7 +54,7 @@ pub async fn publish(
 ) -> Result<Response, ApiError> {
     let workspace = params.get("ws").map(String::as_str).unwrap_or(GATEWAY);
     let event: Event = parse_body(&body)?;
-    let (routing, receivers) = {
+    let (published, gatekeeper, reason, receivers) = {
         let mut store = sim.store.lock().expect("store lock");
         let state = store.workspace(workspace);
         let routing = routing::route(
@@ -72,7 +72,8 @@ pub async fn publish(
             .receivers()
             .filter_map(|id| state.listener_registrations.get(id).cloned())
             .collect();
-        (routing, receivers)
+        let gatekeeper = routing.gatekeeper.map(str::to_owned);
+        (routing.published, gatekeeper, routing.reason, receivers)
     };
     let event_id = match event.envelope.get("eventId") {
         Some(Value::String(id)) => id.clone(),
@@ -90,7 +91,7 @@ pub async fn publish(
         running.push(task);
     }
     tracing::info!(
-        %workspace, %event_id, published = routing.published,
+        %workspace, %event_id, published,
         deliveries = deliveries.len(), "event published"
     );
     if options.wait {
@@ -105,9 +106,9 @@ pub async fn publish(
     }
     let answer = PublishAnswer {
         event_id,
-        published: routing.published,
-        gatekeeper: routing.gatekeeper,
-        reason: routing.reason,
+        published,
+        gatekeeper,
+        reason,
         deliveries,
     };
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
