@@ -4,7 +4,8 @@
 --   Healthy      Ready=True, and the operator has observed the current generation.
 --   Progressing  the operator has not yet observed this generation (no status, or a
 --                stale status.observedGeneration), a create sent to the framework is
---                still pending (status.pendingCreate), Ready is missing or Unknown, or
+--                still pending (annotation cxf.dev/pending-create, no status.externalId),
+--                Ready is missing or Unknown, or
 --                Ready=False with a reason that resolves on its own (a dependency that
 --                is not Ready yet).
 --   Degraded     Ready=False with any other reason: a failure that needs a change to
@@ -35,7 +36,8 @@ if status.observedGeneration == nil or status.observedGeneration ~= generation t
   return hs
 end
 
-if status.pendingCreate ~= nil then
+local annotations = obj.metadata and obj.metadata.annotations
+if annotations ~= nil and annotations["cxf.dev/pending-create"] ~= nil and status.externalId == nil then
   hs.status = "Progressing"
   hs.message = "A create was sent to the framework; waiting for its id"
   return hs

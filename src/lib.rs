@@ -12,6 +12,7 @@ pub mod criteria;
 pub mod desired;
 pub mod framework;
 pub mod metrics;
+pub mod reconcile;
 pub mod resources;
 pub mod simulator;
 pub mod telemetry;

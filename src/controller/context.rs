@@ -1,12 +1,13 @@
 //! What every reconcile shares: the Kubernetes client, the Event recorder, metrics, the
-//! reflector stores, the admin API clients and the framework state observed through them.
+//! reflector stores, the framework state (admin clients and what they observed), the
+//! triggers, the backoff and the statuses last written.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ObjectReference;
-use kube::api::{Patch, PatchParams};
+use futures::channel::mpsc::UnboundedSender;
+use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource};
@@ -15,14 +16,16 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::error::Error;
-use super::observed::Observed;
-use crate::admin::AdminClient;
+use super::framework_object::users;
+use super::state::{ConnectionState, FrameworkState};
 use crate::metrics::Metrics;
 use crate::resources::{FrameworkConnection, GatekeepingRule, ListenerRegistration};
 
 /// Field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "cxf-operator";
-/// Finalizer the operator puts on ListenerRegistrations and GatekeepingRules.
+/// Finalizer the operator puts on ListenerRegistrations and GatekeepingRules (held until
+/// the framework side is cleaned up), and on FrameworkConnections (held while a
+/// resource with this finalizer uses the connection).
 pub const FINALIZER: &str = "cxf.dev/finalizer";
 
 /// First retry delay after a transient error; doubles per failure.
@@ -41,16 +44,16 @@ pub struct Stores {
     pub rules: Store<GatekeepingRule>,
 }
 
-/// The admin client of one connection and what was last observed through it.
-pub struct Connection {
-    /// The client.
-    pub admin: Arc<AdminClient>,
-    /// Drift-check interval.
-    pub drift_interval: Duration,
-    /// When the next drift list is due.
-    pub next_drift: Instant,
-    /// The framework's objects, as last listed or written.
-    pub observed: Observed,
+/// Where reconciles are requested from outside the watches: the drift loop, a
+/// connection whose client was just built, a resource that let go of its connection.
+#[derive(Clone)]
+pub struct Triggers {
+    /// ListenerRegistrations.
+    pub registrations: UnboundedSender<ObjectRef<ListenerRegistration>>,
+    /// GatekeepingRules.
+    pub rules: UnboundedSender<ObjectRef<GatekeepingRule>>,
+    /// FrameworkConnections.
+    pub connections: UnboundedSender<ObjectRef<FrameworkConnection>>,
 }
 
 /// Shared by every reconcile.
@@ -65,17 +68,14 @@ pub struct Context {
     pub stores: Stores,
     /// Drift-check interval of connections that set none.
     pub default_drift_interval: Duration,
-    /// Connections by `namespace/name`.
-    pub connections: Mutex<HashMap<String, Connection>>,
-    failures: Mutex<HashMap<String, u32>>,
+    /// What the operator holds of each framework.
+    pub state: FrameworkState,
+    /// Requests reconciles.
+    pub triggers: Triggers,
+    failures: Mutex<HashMap<ObjectRef<DynamicObject>, u32>>,
     /// The status last written per object UID: the watch may not have delivered it yet
     /// when the next reconcile runs, and acting on an older status would repeat a write.
     statuses: Mutex<HashMap<String, serde_json::Value>>,
-}
-
-/// `namespace/name`.
-pub fn key(namespace: &str, name: &str) -> String {
-    format!("{namespace}/{name}")
 }
 
 impl Context {
@@ -85,6 +85,7 @@ impl Context {
         metrics: Arc<Metrics>,
         stores: Stores,
         default_drift_interval: Duration,
+        triggers: Triggers,
     ) -> Self {
         let recorder = Recorder::new(client.clone(), FIELD_MANAGER.into());
         Self {
@@ -93,71 +94,99 @@ impl Context {
             metrics,
             stores,
             default_drift_interval,
-            connections: Mutex::new(HashMap::new()),
+            state: FrameworkState::default(),
+            triggers,
             failures: Mutex::new(HashMap::new()),
             statuses: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The admin client of connection `name` in `namespace`, if that connection is Ready.
-    pub fn admin(&self, namespace: &str, name: &str) -> Result<Arc<AdminClient>, Error> {
-        let connection = self
-            .stores
-            .connections
-            .get(&ObjectRef::new(name).within(namespace))
-            .ok_or_else(|| {
-                Error::ConnectionNotReady(format!(
-                    "FrameworkConnection {namespace}/{name} does not exist"
-                ))
-            })?;
+    /// The state of connection `name` in `namespace`, if that connection is Ready and its
+    /// client built. Every refusal is retried with backoff (a connection becoming ready
+    /// also triggers its dependents).
+    pub fn connection(&self, namespace: &str, name: &str) -> Result<Arc<ConnectionState>, Error> {
+        let reference = ObjectRef::new(name).within(namespace);
+        let connection = self.stores.connections.get(&reference).ok_or_else(|| {
+            Error::ConnectionNotReady(format!(
+                "FrameworkConnection {namespace}/{name} does not exist"
+            ))
+        })?;
         if !connection.is_ready() {
             return Err(Error::ConnectionNotReady(format!(
                 "FrameworkConnection {namespace}/{name} is not Ready"
             )));
         }
-        self.connections
-            .lock()
-            .expect("connections lock")
-            .get(&key(namespace, name))
-            .map(|c| Arc::clone(&c.admin))
-            .ok_or_else(|| {
-                Error::ConnectionNotReady(format!(
-                    "FrameworkConnection {namespace}/{name} has not been reconciled yet"
-                ))
-            })
+        let state = self.state.get(&reference).ok_or_else(|| {
+            Error::ConnectionNotReady(format!(
+                "FrameworkConnection {namespace}/{name} has not been reconciled yet"
+            ))
+        })?;
+        match state.slowed_for(Instant::now()) {
+            Some(wait) => Err(Error::SlowedDown(wait)),
+            None => Ok(state),
+        }
     }
 
-    /// Runs `f` on the observed state of connection `namespace/name`, if it is known.
-    pub fn with_observed<T>(
+    /// The state of connection `name` in `namespace` for a cleanup: its client as last
+    /// built, even if the connection is no longer Ready (a namespace being deleted
+    /// deletes its Secrets too); else the refusal of [`Context::connection`].
+    pub fn cleanup_connection(
         &self,
         namespace: &str,
         name: &str,
-        f: impl FnOnce(&mut Observed) -> T,
-    ) -> Option<T> {
-        self.connections
-            .lock()
-            .expect("connections lock")
-            .get_mut(&key(namespace, name))
-            .map(|c| f(&mut c.observed))
+    ) -> Result<Arc<ConnectionState>, Error> {
+        let reference = ObjectRef::new(name).within(namespace);
+        match self.state.get(&reference) {
+            Some(state) if self.stores.connections.get(&reference).is_some() => {
+                match state.slowed_for(Instant::now()) {
+                    Some(wait) => Err(Error::SlowedDown(wait)),
+                    None => Ok(state),
+                }
+            }
+            _ => self.connection(namespace, name),
+        }
     }
 
-    /// The delay before retrying `object` after its `failures`-th transient error.
-    pub fn backoff(&self, object: &str, error: &Error) -> Duration {
+    /// Requests a reconcile of every resource using `connection`.
+    pub fn trigger_dependents(&self, connection: &ObjectRef<FrameworkConnection>) {
+        for r in users(&self.stores.registrations, connection) {
+            let _ = self
+                .triggers
+                .registrations
+                .unbounded_send(ObjectRef::from_obj(r.as_ref()));
+        }
+        for r in users(&self.stores.rules, connection) {
+            let _ = self
+                .triggers
+                .rules
+                .unbounded_send(ObjectRef::from_obj(r.as_ref()));
+        }
+    }
+
+    /// The delay before retrying `object` after one more failure: exponential backoff,
+    /// at least `at_least` (the framework's Retry-After, a connection slowed down).
+    pub fn backoff<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        at_least: Option<Duration>,
+    ) -> Duration {
         let mut failures = self.failures.lock().expect("failures lock");
-        let n = failures.entry(object.to_owned()).or_insert(0);
+        let n = failures
+            .entry(ObjectRef::from_obj(object).erase())
+            .or_insert(0);
         *n = n.saturating_add(1);
         let delay = BACKOFF_BASE
             .saturating_mul(1 << (*n - 1).min(8))
             .min(BACKOFF_MAX);
-        match error {
-            Error::Admin(e) => e.retry_after().map_or(delay, |wait| wait.max(delay)),
-            _ => delay,
-        }
+        at_least.map_or(delay, |wait| wait.max(delay))
     }
 
     /// Forgets the failures of `object` after a success.
-    pub fn reset_backoff(&self, object: &str) {
-        self.failures.lock().expect("failures lock").remove(object);
+    pub fn reset_backoff<K: Resource<DynamicType = ()>>(&self, object: &K) {
+        self.failures
+            .lock()
+            .expect("failures lock")
+            .remove(&ObjectRef::from_obj(object).erase());
     }
 
     /// The newest status of `object`: the one last written by this process, else the
@@ -202,16 +231,17 @@ impl Context {
     }
 
     /// Forgets what was remembered of a deleted object.
-    pub fn forget<K: Resource>(&self, object: &K) {
+    pub fn forget<K: Resource<DynamicType = ()>>(&self, object: &K) {
         if let Some(uid) = object.meta().uid.as_deref() {
             self.statuses.lock().expect("statuses lock").remove(uid);
         }
+        self.reset_backoff(object);
     }
 
-    /// Publishes an Event on `reference`; a failure to publish is only logged.
-    pub async fn event(
+    /// Publishes an Event on `object`; a failure to publish is only logged.
+    pub async fn event<K: Resource<DynamicType = ()>>(
         &self,
-        reference: &ObjectReference,
+        object: &K,
         warning: bool,
         reason: &str,
         action: &str,
@@ -228,7 +258,7 @@ impl Context {
             action: action.to_owned(),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&event, reference).await {
+        if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
             warn!(%error, reason, "publishing an Event failed");
         }
     }

@@ -28,9 +28,9 @@ pub enum Error {
     /// The resource's status holds something the operator cannot use.
     #[error("{0}")]
     InvalidState(String),
-    /// Adding or removing the finalizer failed.
-    #[error("finalizer: {0}")]
-    Finalizer(Box<kube::runtime::finalizer::Error<Error>>),
+    /// The connection is slowed down after the framework asked to (429, Retry-After).
+    #[error("the framework asked to slow down: retrying in {} s", .0.as_secs().max(1))]
+    SlowedDown(std::time::Duration),
 }
 
 impl Error {
@@ -42,33 +42,49 @@ impl Error {
             Self::SecretNotFound(_) => "secret_not_found",
             Self::ConnectionNotReady(_) => "connection_not_ready",
             Self::InvalidState(_) => "invalid_state",
-            Self::Finalizer(e) => match e.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e)
-                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.category(),
-                _ => "kubernetes",
-            },
+            Self::SlowedDown(_) => "transient",
         }
     }
 
-    /// Whether retrying without a change can help (else the user must fix something,
-    /// and the resource waits for a change).
+    /// Whether the error is retried with backoff: it may go away without a change of
+    /// the resource (a failing call, a connection not ready yet, credentials being
+    /// fixed). Otherwise the user must fix something, and the resource waits for a
+    /// change (Secrets are watched).
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Kube { .. } => true,
-            Self::Admin(e) => e.kind() == ErrorKind::Transient,
-            Self::SecretNotFound(_) | Self::ConnectionNotReady(_) | Self::InvalidState(_) => false,
-            Self::Finalizer(e) => match e.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e)
-                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.is_transient(),
-                _ => true,
+            Self::Kube { .. } | Self::ConnectionNotReady(_) | Self::SlowedDown(_) => true,
+            Self::Admin(e) => matches!(e.kind(), ErrorKind::Transient | ErrorKind::Unauthorized),
+            Self::SecretNotFound(_) | Self::InvalidState(_) => false,
+        }
+    }
+
+    /// The least wait before a retry: the framework's `Retry-After`, or what is left of
+    /// the connection's slow-down.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Admin(e) => e.retry_after(),
+            Self::SlowedDown(wait) => Some(*wait),
+            _ => None,
+        }
+    }
+
+    /// Whether the framework asked the whole connection to slow down (a 429, or any
+    /// answer with `Retry-After`), and for how long.
+    pub fn slows_connection(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Admin(e @ AdminError::Status { status, .. }) => match (status, e.retry_after()) {
+                (_, Some(wait)) => Some(wait),
+                (429, None) => Some(std::time::Duration::from_secs(1)),
+                _ => None,
             },
+            _ => None,
         }
     }
 
     /// The `Ready` reason this error sets.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::Kube { .. } | Self::Finalizer(_) => conditions::REASON_UNAVAILABLE,
+            Self::Kube { .. } | Self::SlowedDown(_) => conditions::REASON_UNAVAILABLE,
             Self::Admin(e) => match e.kind() {
                 ErrorKind::Transient => conditions::REASON_UNAVAILABLE,
                 ErrorKind::Unauthorized => conditions::REASON_UNAUTHORIZED,
@@ -80,6 +96,13 @@ impl Error {
             Self::ConnectionNotReady(_) => conditions::REASON_CONNECTION_NOT_READY,
             Self::InvalidState(_) => conditions::REASON_INVALID_SPEC,
         }
+    }
+
+    /// A plan that asked for reads without end (a bug: the plan and the reads disagree).
+    pub fn undecided(steps: usize) -> Self {
+        Self::InvalidState(format!(
+            "no decision after {steps} plan-and-act steps: please report this"
+        ))
     }
 
     /// Wraps a Kubernetes client error with its step.
@@ -114,5 +137,29 @@ mod tests {
         let secret = Error::SecretNotFound("secret ns/s has no key k".into());
         assert_eq!(secret.reason(), conditions::REASON_SECRET_NOT_FOUND);
         assert!(!secret.is_transient());
+        let revoked = Error::Admin(AdminError::Status {
+            step: "listing",
+            status: 401,
+            reason: "token revoked".into(),
+            retry_after: None,
+        });
+        assert!(
+            revoked.is_transient(),
+            "a transient Unauthorized retries on its own"
+        );
+        assert_eq!(revoked.reason(), conditions::REASON_UNAUTHORIZED);
+        let throttled = Error::Admin(AdminError::Status {
+            step: "creating",
+            status: 429,
+            reason: "slow down".into(),
+            retry_after: None,
+        });
+        assert_eq!(
+            throttled.slows_connection(),
+            Some(std::time::Duration::from_secs(1))
+        );
+        assert_eq!(busy.slows_connection(), None);
+        let not_yet = Error::ConnectionNotReady("has not been reconciled yet".into());
+        assert!(not_yet.is_transient(), "not reconciled yet is transient");
     }
 }

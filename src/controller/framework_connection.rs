@@ -1,24 +1,32 @@
 //! FrameworkConnection: builds the admin API client from the spec and the Secrets, and
-//! reports Ready once a token was obtained and a read call succeeded.
+//! reports Ready once a token was obtained and a read call succeeded. Its finalizer is
+//! held while a resource with the operator's finalizer uses it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kube::api::Api;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use tokio::time::Instant;
 use tracing::info;
 
-use super::context::{Connection, Context, apply_status, key};
+use super::context::Context;
 use super::error::Error;
-use super::observed::{Observed, by_id};
+use super::finalizer;
+use super::framework_object::users;
+use super::outcome::{self, Done, Phase};
 use super::secrets;
+use super::state::ConnectionState;
 use crate::admin::{AdminClient, ClientConfig, Credentials, DEFAULT_REQUESTS_PER_SECOND};
 use crate::resources::conditions;
-use crate::resources::framework_connection::{FrameworkConnection, FrameworkConnectionStatus};
+use crate::resources::framework_connection::FrameworkConnection;
 
 /// Name of this controller in metrics.
 pub const CONTROLLER: &str = "framework_connection";
+
+/// How often a connection being deleted looks again for resources still using it.
+const RELEASE_RECHECK: Duration = Duration::from_secs(10);
 
 /// Reconciles one FrameworkConnection.
 pub async fn reconcile(
@@ -27,97 +35,106 @@ pub async fn reconcile(
 ) -> Result<Action, Error> {
     ctx.metrics.reconcile.reconciled(CONTROLLER);
     let namespace = connection.namespace().unwrap_or_default();
-    let name = connection.name_any();
     let api: Api<FrameworkConnection> = Api::namespaced(ctx.client.clone(), &namespace);
-    let generation = connection.meta().generation;
-    let outcome = connect(&connection, &ctx, &namespace, &name).await;
-    let condition = match &outcome {
-        Ok(()) => conditions::ready(
-            true,
+    if connection.meta().deletion_timestamp.is_some() {
+        return release(&connection, &ctx, &api).await;
+    }
+    let own = connection.status.as_ref();
+    let status = ctx.latest_status(&*connection, own).unwrap_or_default();
+    let result = connect(&connection, &ctx, &api, &namespace).await;
+    outcome::report(
+        CONTROLLER,
+        &*connection,
+        own,
+        &ctx,
+        &api,
+        status,
+        result.map(|()| Done::Synced),
+        Phase::Apply(
             conditions::REASON_CONNECTED,
             "token obtained and admin API read",
-            generation,
         ),
-        Err(e) => conditions::ready(false, e.reason(), e.to_string(), generation),
-    };
-    let old = connection.status.clone().unwrap_or_default();
-    let status = FrameworkConnectionStatus {
-        conditions: conditions::merge(&old.conditions, condition),
-        observed_generation: generation,
-    };
-    if status != old {
-        apply_status(&api, &name, &status).await?;
+        None,
+    )
+    .await
+}
+
+/// A connection being deleted keeps its finalizer (and its client) while a resource
+/// with the operator's finalizer uses it, so that their cleanup can still call the
+/// framework (a namespace deletion deletes them all at once).
+async fn release(
+    connection: &FrameworkConnection,
+    ctx: &Context,
+    api: &Api<FrameworkConnection>,
+) -> Result<Action, Error> {
+    if !finalizer::has(connection) {
+        return Ok(Action::await_change());
     }
-    match outcome {
-        Ok(()) => Ok(Action::await_change()),
-        Err(e) if e.is_transient() => Err(e),
-        Err(e) => {
-            let reference = connection.object_ref(&());
-            ctx.event(&reference, true, e.reason(), "Connect", e.to_string())
-                .await;
-            Ok(Action::await_change())
-        }
+    let name = connection.name_any();
+    let reference = ObjectRef::from_obj(connection);
+    let users = users(&ctx.stores.registrations, &reference)
+        .iter()
+        .filter(|r| finalizer::has(r.as_ref()))
+        .count()
+        + users(&ctx.stores.rules, &reference)
+            .iter()
+            .filter(|r| finalizer::has(r.as_ref()))
+            .count();
+    if users > 0 {
+        info!(connection = %name, users, "deleting: waiting for the resources using it");
+        // Their cleanups trigger this reconcile; the requeue covers a finalizer removed
+        // by hand.
+        return Ok(Action::requeue(RELEASE_RECHECK));
     }
+    finalizer::remove(api, connection).await?;
+    ctx.state.remove(&reference);
+    ctx.forget(connection);
+    Ok(Action::await_change())
 }
 
 /// Builds (or keeps) the client, and proves it works unless it already did for this
-/// generation.
+/// generation; a new client triggers the resources that use the connection.
 async fn connect(
     connection: &FrameworkConnection,
     ctx: &Context,
+    api: &Api<FrameworkConnection>,
     namespace: &str,
-    name: &str,
 ) -> Result<(), Error> {
+    if !finalizer::has(connection) {
+        finalizer::mark(api, connection, None).await?;
+    }
     let config = client_config(connection, &ctx.client, namespace).await?;
     let drift_interval = connection
         .spec
         .drift_check_interval
         .map_or(ctx.default_drift_interval, Into::into);
-    let k = key(namespace, name);
+    let reference = ObjectRef::from_obj(connection);
     let proven = connection.is_ready()
         && connection
             .status
             .as_ref()
             .and_then(|s| s.observed_generation)
             == connection.meta().generation;
-    let existing = {
-        let connections = ctx.connections.lock().expect("connections lock");
-        connections
-            .get(&k)
-            .filter(|c| c.admin.is_built_from(&config))
-            .map(|c| Arc::clone(&c.admin))
-    };
-    if let (Some(_), true) = (&existing, proven) {
-        if let Some(c) = ctx
-            .connections
-            .lock()
-            .expect("connections lock")
-            .get_mut(&k)
-        {
-            c.drift_interval = drift_interval;
-        }
+    let existing = ctx
+        .state
+        .get(&reference)
+        .filter(|c| c.admin.is_built_from(&config));
+    if let (Some(state), true) = (&existing, proven) {
+        state.set_drift_interval(drift_interval);
         return Ok(());
     }
     let admin = match existing {
-        Some(admin) => admin,
+        Some(state) => Arc::clone(&state.admin),
         None => Arc::new(AdminClient::new(config, ctx.metrics.admin.clone())?),
     };
     admin.check_token().await?;
     let registrations = admin.list_registrations(&[]).await?;
-    let observed = Observed {
-        registrations: Some(by_id(registrations, |r| r.id.as_ref())),
-        ..Observed::default()
-    };
-    info!(connection = %k, "connected to the framework admin API");
-    ctx.connections.lock().expect("connections lock").insert(
-        k,
-        Connection {
-            admin,
-            drift_interval,
-            next_drift: Instant::now() + drift_interval,
-            observed,
-        },
+    info!(connection = %reference, "connected to the framework admin API");
+    ctx.state.insert(
+        reference.clone(),
+        Arc::new(ConnectionState::new(admin, drift_interval, registrations)),
     );
+    ctx.trigger_dependents(&reference);
     Ok(())
 }
 

@@ -1,298 +1,237 @@
-//! GatekeepingRule: takes charge of one framework-generated rule and keeps it as the spec
-//! says, refusing (in a condition) what the framework forbids.
+//! GatekeepingRule: gathers the facts (the newest status, the claims of the store, the
+//! listener ids, the connection's rules), asks [`reconcile::gatekeeping_rule`] for the
+//! next step, and acts on it. The guarantees are written in [`crate::reconcile`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use kube::api::Api;
-use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use tracing::info;
 
-use super::context::{Context, FINALIZER, apply_external_id};
+use super::context::{Context, apply_external_id};
 use super::error::Error;
-use super::observed::by_id;
-use super::outcome::{self, Sync};
-use crate::admin::AdminClient;
-use crate::desired::gatekeeping_rule::{self as desired, SelectError};
+use super::finalizer;
+use super::framework_object::framework_object;
+use super::outcome::Done;
+use super::state::ConnectionState;
 use crate::framework::model;
-use crate::framework::rule_checks;
-use crate::resources::gatekeeping_rule::{
-    GatekeepingRule, GatekeepingRuleStatus, RuleDeletionPolicy,
+use crate::reconcile::gatekeeping_rule::{
+    self as planner, Claimant, Cleanup, CleanupFacts, Facts, Plan,
 };
+use crate::resources::gatekeeping_rule::{GatekeepingRule, GatekeepingRuleStatus};
 use crate::resources::listener_registration::ListenerRegistration;
-use crate::resources::{
-    ABANDON_ANNOTATION, EXTERNAL_ID_ANNOTATION, annotation, conditions, is_abandoned,
-};
+use crate::resources::{EXTERNAL_ID_ANNOTATION, annotation, is_abandoned};
 
 /// Name of this controller in metrics.
 pub const CONTROLLER: &str = "gatekeeping_rule";
 
-/// Reconciles one GatekeepingRule, behind the finalizer.
-pub async fn reconcile(rule: Arc<GatekeepingRule>, ctx: Arc<Context>) -> Result<Action, Error> {
-    ctx.metrics.reconcile.reconciled(CONTROLLER);
-    let namespace = rule.namespace().unwrap_or_default();
-    let api: Api<GatekeepingRule> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, rule, |event| async {
-        match event {
-            Finalizer::Apply(r) => apply(&r, &ctx, &api).await,
-            Finalizer::Cleanup(r) => report_cleanup(&r, &ctx, &api).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
-}
+/// Most plan-and-act rounds in one reconcile.
+const MAX_STEPS: usize = 4;
 
+framework_object!(
+    GatekeepingRule,
+    GatekeepingRuleStatus,
+    CONTROLLER,
+    "the framework rule matches"
+);
+
+/// Plans and acts until the rule matches or must wait.
 async fn apply(
     rule: &GatekeepingRule,
     ctx: &Context,
     api: &Api<GatekeepingRule>,
-) -> Result<Action, Error> {
-    let mut status = ctx
-        .latest_status(rule, rule.status.as_ref())
-        .unwrap_or_default();
-    let result = sync(rule, ctx, api, &mut status).await;
-    outcome::report(
-        rule,
-        rule.status.as_ref(),
-        ctx,
-        api,
-        status,
-        result,
-        "the framework rule matches",
-    )
-    .await
+    connection: &ConnectionState,
+    status: &mut GatekeepingRuleStatus,
+) -> Result<Done, Error> {
+    let namespace = rule.namespace().unwrap_or_default();
+    let name = format!("{namespace}/{}", rule.name_any());
+    let others = claimants(ctx, rule);
+    let claims: Vec<Claimant> = others
+        .iter()
+        .map(|(name, created, other)| Claimant {
+            name,
+            created: created.as_deref(),
+            id: other.external_id(),
+            endpoint: other.spec.selector.endpoint_name.as_deref(),
+        })
+        .collect();
+    let listener_ids = listener_ids(ctx, rule, &namespace);
+    let mut object = rule.clone();
+    for _ in 0..MAX_STEPS {
+        let plan = connection.with::<model::GatekeepingRule, _>(|rules| {
+            planner::plan(&Facts {
+                name: &name,
+                generation: rule.meta().generation,
+                spec: &rule.spec,
+                status,
+                pinned_id: annotation(&rule.metadata, EXTERNAL_ID_ANNOTATION),
+                rules,
+                claimants: &claims,
+                listener_ids: listener_ids.clone(),
+            })
+        });
+        match plan {
+            Plan::Read(_) => connection.fill::<model::GatekeepingRule>().await?,
+            Plan::Capture {
+                id,
+                endpoint,
+                original,
+            } => {
+                object = finalizer::ensure(api, object).await?;
+                status.external_id = Some(id.clone());
+                status.endpoint_name = Some(endpoint);
+                status.original_rule = Some(original);
+                // Saved before anything is written: a later pass never captures a rule
+                // this resource already changed.
+                ctx.write_status(api, rule, &*status).await?;
+                if annotation(&rule.metadata, EXTERNAL_ID_ANNOTATION) != Some(id.as_str()) {
+                    apply_external_id(api, &rule.name_any(), &id).await?;
+                }
+            }
+            Plan::Update {
+                id,
+                rule: want,
+                drift,
+            } => {
+                finalizer::ensure(api, object).await?;
+                connection.admin.update_rule(&id, &want).await?;
+                connection.record(&id, Some(*want));
+                let (reason, note) = if drift {
+                    (
+                        "Drift",
+                        format!("rule {id} was changed on the framework: put back"),
+                    )
+                } else {
+                    ("Updated", format!("updated rule {id}"))
+                };
+                info!(rule = %rule.name_any(), %namespace, id, reason, "rule written");
+                ctx.event(rule, drift, reason, "Update", note).await;
+                return Ok(Done::Synced);
+            }
+            Plan::InSync(_) => {
+                finalizer::ensure(api, object).await?;
+                return Ok(Done::Synced);
+            }
+            Plan::Wait(wait) => return Ok(Done::Wait(wait)),
+        }
+    }
+    Err(Error::undecided(MAX_STEPS))
 }
 
-async fn sync(
-    rule: &GatekeepingRule,
+/// The resources of the store that may claim a rule on the same connection: every one
+/// not being deleted, and those being deleted until their cleanup is done (a Restore
+/// still to come must not be captured as another resource's original).
+fn claimants(
     ctx: &Context,
-    api: &Api<GatekeepingRule>,
-    status: &mut GatekeepingRuleStatus,
-) -> Result<Sync, Error> {
-    let namespace = rule.namespace().unwrap_or_default();
-    let connection = rule.connection_name();
-    let admin = ctx.admin(&namespace, connection)?;
-    let rules = observed_rules(ctx, &admin, &namespace, connection).await?;
-    let selected = match annotation(&rule.metadata, EXTERNAL_ID_ANNOTATION)
-        .or(status.external_id.as_deref())
-    {
-        Some(id) => rules
-            .iter()
-            .find(|r| r.id.as_deref() == Some(id))
-            .ok_or_else(|| SelectError::NotFound(format!("id '{id}'"))),
-        None => desired::select(&rule.spec.selector, &rules),
-    };
-    let observed = match selected {
-        Ok(observed) => observed.clone(),
-        Err(e @ SelectError::NotFound(_)) => {
-            return Ok(Sync::Blocked(
-                conditions::REASON_RULE_NOT_FOUND,
-                e.to_string(),
-            ));
-        }
-        Err(e @ SelectError::Ambiguous { .. }) => {
-            return Ok(Sync::Blocked(
-                conditions::REASON_RULE_AMBIGUOUS,
-                e.to_string(),
-            ));
-        }
-    };
-    let Some(id) = observed.id.clone() else {
-        return Ok(Sync::Blocked(
-            conditions::REASON_RULE_NOT_FOUND,
-            "the framework's rule has no id".into(),
-        ));
-    };
-    if let Some(holder) = claim_holder(ctx, rule, &namespace, &id, &observed.endpoint_name) {
-        return Ok(Sync::Blocked(
-            conditions::REASON_CONFLICT,
-            format!(
-                "GatekeepingRule {holder} already takes charge of rule {id}; this resource writes nothing"
-            ),
-        ));
-    }
-    let mut listener_ids = Vec::new();
+    rule: &GatekeepingRule,
+) -> Vec<(String, Option<String>, Arc<GatekeepingRule>)> {
+    let namespace = rule.namespace();
+    ctx.stores
+        .rules
+        .state_filter(|other| {
+            other.namespace() == namespace
+                && other.connection_name() == rule.connection_name()
+                && (other.meta().deletion_timestamp.is_none() || finalizer::has(other))
+        })
+        .into_iter()
+        .map(|other| {
+            (
+                format!(
+                    "{}/{}",
+                    other.namespace().unwrap_or_default(),
+                    other.name_any()
+                ),
+                other
+                    .meta()
+                    .creation_timestamp
+                    .as_ref()
+                    .map(|t| t.0.to_string()),
+                other,
+            )
+        })
+        .collect()
+}
+
+/// The listener ids of the references, or the name of one not registered yet.
+fn listener_ids(
+    ctx: &Context,
+    rule: &GatekeepingRule,
+    namespace: &str,
+) -> Result<Vec<String>, String> {
+    let mut ids = Vec::new();
     for reference in &rule.spec.listener_registration_refs {
         match (&reference.id, &reference.name) {
-            (Some(id), _) => listener_ids.push(id.clone()),
+            (Some(id), _) => ids.push(id.clone()),
             (None, Some(name)) => {
                 let found = ctx
                     .stores
                     .registrations
-                    .get(&ObjectRef::<ListenerRegistration>::new(name).within(&namespace));
+                    .get(&ObjectRef::<ListenerRegistration>::new(name).within(namespace));
                 match found.as_deref().and_then(ListenerRegistration::external_id) {
-                    Some(id) => listener_ids.push(id.to_owned()),
-                    None => {
-                        return Ok(Sync::Blocked(
-                            conditions::REASON_LISTENER_NOT_READY,
-                            format!(
-                                "ListenerRegistration {namespace}/{name} has no framework id yet"
-                            ),
-                        ));
-                    }
+                    Some(id) => ids.push(id.to_owned()),
+                    None => return Err(format!("{namespace}/{name}")),
                 }
             }
             (None, None) => {}
         }
     }
-    status.external_id = Some(id.clone());
-    status.endpoint_name = Some(observed.endpoint_name.clone());
-    if status.original_rule.is_none() {
-        status.original_rule = Some(serde_json::to_string(&observed).expect("a rule serializes"));
-        ctx.write_status(api, rule, &*status).await?;
-    }
-    let want = desired::desired(&rule.spec, &observed, listener_ids);
-    let reference = rule.object_ref(&());
-    if want != observed {
-        let known: Vec<&str> = want
-            .listener_registration_refs
-            .iter()
-            .map(String::as_str)
-            .collect();
-        if let Err(violations) =
-            rule_checks::check_rule_update(&observed, &want, |l| known.contains(&l))
-        {
-            return Ok(Sync::Blocked(
-                conditions::REASON_FORBIDDEN_CHANGE,
-                format!("the framework forbids this change: {violations}"),
-            ));
-        }
-        let drift = rule.meta().generation == status.observed_generation;
-        admin.update_rule(&id, &want).await?;
-        ctx.with_observed(&namespace, connection, |o| o.set_rule(&id, want.clone()));
-        let (reason, note) = if drift {
-            (
-                "Drift",
-                format!("rule {id} was changed on the framework: put back"),
-            )
-        } else {
-            ("Updated", format!("updated rule {id}"))
-        };
-        info!(rule = %rule.name_any(), %namespace, id, reason, "rule written");
-        ctx.event(&reference, drift, reason, "Update", note).await;
-    }
-    if annotation(&rule.metadata, EXTERNAL_ID_ANNOTATION) != Some(id.as_str()) {
-        apply_external_id(api, &rule.name_any(), &id).await?;
-    }
-    Ok(Sync::Done)
+    Ok(ids)
 }
 
-/// The rules of the connection as last seen, listing once if never listed.
-async fn observed_rules(
-    ctx: &Context,
-    admin: &AdminClient,
-    namespace: &str,
-    connection: &str,
-) -> Result<Vec<model::GatekeepingRule>, Error> {
-    if let Some(Some(rules)) = ctx.with_observed(namespace, connection, |o| {
-        o.rules
-            .as_ref()
-            .map(|r| r.values().cloned().collect::<Vec<_>>())
-    }) {
-        return Ok(rules);
-    }
-    let writes = ctx.with_observed(namespace, connection, |o| o.writes);
-    let listed = admin.list_rules().await?;
-    ctx.with_observed(namespace, connection, |o| {
-        if Some(o.writes) == writes {
-            o.rules = Some(by_id(listed.clone(), |r| r.id.as_ref()));
-        }
-    });
-    Ok(listed)
-}
-
-/// Another resource holding rule `id` (the oldest claim wins), if any.
-fn claim_holder(
-    ctx: &Context,
-    rule: &GatekeepingRule,
-    namespace: &str,
-    id: &str,
-    endpoint: &str,
-) -> Option<String> {
-    let claimants = ctx.stores.rules.state_filter(|other| {
-        other.namespace().as_deref() == Some(namespace)
-            && other.connection_name() == rule.connection_name()
-            && other.meta().deletion_timestamp.is_none()
-            && (other.name_any() == rule.name_any()
-                || other.external_id() == Some(id)
-                || other.spec.selector.endpoint_name.as_deref() == Some(endpoint))
-    });
-    let times: Vec<(Option<String>, String)> = claimants
-        .iter()
-        .map(|c| {
-            (
-                c.meta()
-                    .creation_timestamp
-                    .as_ref()
-                    .map(|t| t.0.to_string()),
-                c.name_any(),
-            )
-        })
-        .collect();
-    let holder = desired::claim_holder(times.iter().map(|(t, n)| (t.as_deref(), n.as_str())))?;
-    (holder != rule.name_any()).then(|| format!("{namespace}/{holder}"))
-}
-
-/// Runs the cleanup; a failure is reported in status, with the way out, since it blocks
-/// the deletion.
-async fn report_cleanup(
-    rule: &GatekeepingRule,
+/// Restores the original rule (policy Restore) if the framework would take it, or
+/// lets go, then removes the finalizer. `live` was just read.
+async fn cleanup(
+    live: &GatekeepingRule,
     ctx: &Context,
     api: &Api<GatekeepingRule>,
-) -> Result<Action, Error> {
-    let outcome = cleanup(rule, ctx).await;
-    if outcome.is_ok() {
-        ctx.forget(rule);
-    }
-    if let Err(e) = &outcome {
-        let mut status = ctx
-            .latest_status(rule, rule.status.as_ref())
-            .unwrap_or_default();
-        let message = format!(
-            "deleting: {e}; to let go without calling the framework, set annotation {ABANDON_ANNOTATION}: \"true\""
-        );
-        let generation = rule.meta().generation;
-        status.conditions = conditions::merge(
-            &status.conditions,
-            conditions::ready(false, e.reason(), message, generation),
-        );
-        status.observed_generation = generation;
-        if Some(&status) != ctx.latest_status(rule, rule.status.as_ref()).as_ref() {
-            ctx.write_status(api, rule, &status).await?;
+    status: &mut GatekeepingRuleStatus,
+) -> Result<Done, Error> {
+    let namespace = live.namespace().unwrap_or_default();
+    for _ in 0..MAX_STEPS {
+        let connection = ctx
+            .cleanup_connection(&namespace, live.connection_name())
+            .ok();
+        let plan = |rules: Option<&HashMap<String, model::GatekeepingRule>>| {
+            planner::cleanup(&CleanupFacts {
+                status,
+                policy: live.spec.deletion_policy,
+                abandoned: is_abandoned(&live.metadata),
+                rules,
+            })
+        };
+        let plan = match &connection {
+            Some(connection) => connection.with::<model::GatekeepingRule, _>(plan),
+            None => plan(None),
+        };
+        match plan {
+            Cleanup::Read(_) => {
+                ctx.cleanup_connection(&namespace, live.connection_name())?
+                    .fill::<model::GatekeepingRule>()
+                    .await?
+            }
+            Cleanup::Restore { id, original } => {
+                let connection = ctx.cleanup_connection(&namespace, live.connection_name())?;
+                connection.admin.update_rule(&id, &original).await?;
+                connection.record(&id, Some(*original));
+                ctx.event(
+                    live,
+                    false,
+                    "Restored",
+                    "Delete",
+                    format!("put back rule {id} as it was first taken in charge"),
+                )
+                .await;
+                finalizer::remove(api, live).await?;
+                return Ok(Done::Synced);
+            }
+            Cleanup::Release => {
+                finalizer::remove(api, live).await?;
+                return Ok(Done::Synced);
+            }
+            Cleanup::Wait(wait) => return Ok(Done::Wait(wait)),
         }
     }
-    outcome
-}
-
-/// Restores the original rule (policy Restore), or lets it go.
-async fn cleanup(rule: &GatekeepingRule, ctx: &Context) -> Result<Action, Error> {
-    let reference = rule.object_ref(&());
-    let status = ctx
-        .latest_status(rule, rule.status.as_ref())
-        .unwrap_or_default();
-    let (Some(id), Some(original)) = (status.external_id, status.original_rule) else {
-        return Ok(Action::await_change());
-    };
-    if is_abandoned(&rule.metadata) || rule.spec.deletion_policy == RuleDeletionPolicy::Orphan {
-        return Ok(Action::await_change());
-    }
-    let namespace = rule.namespace().unwrap_or_default();
-    let admin = ctx.admin(&namespace, rule.connection_name())?;
-    let original: model::GatekeepingRule = serde_json::from_str(&original)
-        .map_err(|e| Error::InvalidState(format!("status.originalRule cannot be read ({e}); set annotation cxf.dev/abandon: \"true\" to let go")))?;
-    admin.update_rule(&id, &original).await?;
-    ctx.with_observed(&namespace, rule.connection_name(), |o| {
-        o.set_rule(&id, original)
-    });
-    ctx.event(
-        &reference,
-        false,
-        "Restored",
-        "Delete",
-        format!("put back rule {id} as it was first taken in charge"),
-    )
-    .await;
-    Ok(Action::await_change())
+    Err(Error::undecided(MAX_STEPS))
 }

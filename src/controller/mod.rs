@@ -4,13 +4,15 @@
 pub mod context;
 pub mod drift;
 pub mod error;
+pub mod finalizer;
 pub mod framework_connection;
+pub mod framework_object;
 pub mod gatekeeping_rule;
 pub mod leader;
 pub mod listener_registration;
-pub mod observed;
 pub mod outcome;
 pub mod secrets;
+pub mod state;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -20,14 +22,15 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tracing::warn;
 
-pub use context::{Context, FIELD_MANAGER, FINALIZER, Stores};
+pub use context::{Context, FIELD_MANAGER, FINALIZER, Stores, Triggers};
 pub use error::Error;
+pub use framework_object::FrameworkObject;
 
 use crate::metrics::Metrics;
 use crate::resources::secret_ref::SecretKeyRef;
@@ -94,6 +97,14 @@ where
         .collect()
 }
 
+/// The resources of `store` using connection `c`, to reconcile.
+fn users_of<K: FrameworkObject>(store: &Store<K>, c: &FrameworkConnection) -> Vec<ObjectRef<K>> {
+    framework_object::users(store, &ObjectRef::from_obj(c))
+        .iter()
+        .map(|r| ObjectRef::from_obj(r.as_ref()))
+        .collect()
+}
+
 /// The controllers of one namespace (or of all).
 async fn run_scope(
     client: Client,
@@ -104,28 +115,41 @@ async fn run_scope(
     let ns = namespace.as_deref();
     let config = watcher::Config::default().any_semantic();
     let connections = Controller::new(api::<FrameworkConnection>(&client, ns), config.clone());
-    let registrations = Controller::new(api::<ListenerRegistration>(&client, ns), config.clone());
-    let rules = Controller::new(api::<GatekeepingRule>(&client, ns), config.clone());
+    let (registrations_store, registrations_changed) =
+        spec_changes(api::<ListenerRegistration>(&client, ns), config.clone());
+    let registrations = Controller::for_stream(registrations_changed, registrations_store);
+    let (rules_store, rules_changed) =
+        spec_changes(api::<GatekeepingRule>(&client, ns), config.clone());
+    let rules = Controller::for_stream(rules_changed, rules_store);
     let stores = Stores {
         connections: connections.store(),
         registrations: registrations.store(),
         rules: rules.store(),
+    };
+    let (registration_tx, registration_rx) = futures::channel::mpsc::unbounded();
+    let (rule_tx, rule_rx) = futures::channel::mpsc::unbounded();
+    let (connection_tx, connection_rx) = futures::channel::mpsc::unbounded();
+    let triggers = Triggers {
+        registrations: registration_tx,
+        rules: rule_tx,
+        connections: connection_tx,
     };
     let ctx = Arc::new(Context::new(
         client.clone(),
         metrics,
         stores.clone(),
         drift_interval,
+        triggers,
     ));
-    let (registration_tx, registration_rx) = futures::channel::mpsc::unbounded();
-    let (rule_tx, rule_rx) = futures::channel::mpsc::unbounded();
 
     let store = stores.connections.clone();
-    let connections = connections.watches(
-        api::<PartialObjectMeta<Secret>>(&client, ns),
-        config.clone(),
-        move |s| readers(&store, &s.metadata, FrameworkConnection::secret_refs),
-    );
+    let connections = connections
+        .watches(
+            api::<PartialObjectMeta<Secret>>(&client, ns),
+            config.clone(),
+            move |s| readers(&store, &s.metadata, FrameworkConnection::secret_refs),
+        )
+        .reconcile_on(connection_rx);
 
     let store = stores.registrations.clone();
     let by_connection = stores.registrations.clone();
@@ -138,15 +162,7 @@ async fn run_scope(
         .watches(
             api::<FrameworkConnection>(&client, ns),
             config.clone(),
-            move |c| {
-                by_connection
-                    .state_filter(|r| {
-                        r.namespace() == c.namespace() && r.connection_name() == c.name_any()
-                    })
-                    .iter()
-                    .map(|r| ObjectRef::from_obj(r.as_ref()))
-                    .collect::<Vec<_>>()
-            },
+            move |c| users_of(&by_connection, &c),
         )
         .reconcile_on(registration_rx);
 
@@ -191,94 +207,91 @@ async fn run_scope(
         .watches(
             api::<FrameworkConnection>(&client, ns),
             config.clone(),
-            move |c| {
-                by_connection
-                    .state_filter(|r| {
-                        r.namespace() == c.namespace() && r.connection_name() == c.name_any()
-                    })
-                    .iter()
-                    .map(|r| ObjectRef::from_obj(r.as_ref()))
-                    .collect::<Vec<_>>()
-            },
+            move |c| users_of(&by_connection, &c),
         )
         .reconcile_on(rule_rx);
 
-    let triggers = drift::Triggers {
-        registrations: registration_tx,
-        rules: rule_tx,
-    };
     tokio::join!(
-        drain(
-            connections.run(
-                framework_connection::reconcile,
-                error_policy(framework_connection::CONTROLLER),
-                Arc::clone(&ctx)
-            ),
-            &ctx
+        drive(
+            connections,
+            framework_connection::reconcile,
+            framework_connection::CONTROLLER,
+            Arc::clone(&ctx)
         ),
-        drain(
-            registrations.run(
-                listener_registration::reconcile,
-                error_policy(listener_registration::CONTROLLER),
-                Arc::clone(&ctx)
-            ),
-            &ctx
+        drive(
+            registrations,
+            framework_object::reconcile::<ListenerRegistration>,
+            listener_registration::CONTROLLER,
+            Arc::clone(&ctx)
         ),
-        drain(
-            rules.run(
-                gatekeeping_rule::reconcile,
-                error_policy(gatekeeping_rule::CONTROLLER),
-                Arc::clone(&ctx)
-            ),
-            &ctx
+        drive(
+            rules,
+            framework_object::reconcile::<GatekeepingRule>,
+            gatekeeping_rule::CONTROLLER,
+            Arc::clone(&ctx)
         ),
-        drift::run(Arc::clone(&ctx), triggers),
+        drift::run(Arc::clone(&ctx)),
     );
 }
 
-/// Retries a failed object with its own exponential backoff (or the framework's
-/// `Retry-After`).
+/// Runs `controller` with `reconcile` until it stops.
+async fn drive<K, R, F>(
+    controller: Controller<K>,
+    reconcile: R,
+    name: &'static str,
+    ctx: Arc<Context>,
+) where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    R: FnMut(Arc<K>, Arc<Context>) -> F,
+    F: futures::TryFuture<Ok = Action, Error = Error> + Send + 'static,
+{
+    controller
+        .run(reconcile, error_policy(name), ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "controller event");
+            }
+        })
+        .await;
+}
+
+/// The objects of `api` in a reflector store, and the stream of those whose spec,
+/// annotations or deletion changed: a status write (the operator's own, after a failure
+/// too) does not trigger a reconcile, so the backoff holds.
+fn spec_changes<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (
+    Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store();
+    let changes = watcher(api, config)
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation.combine(predicates::annotations),
+            Default::default(),
+        );
+    (store, changes)
+}
+
+/// A failure that escaped the outcome report (its own status write failed): retried
+/// with the object's backoff.
 fn error_policy<K>(controller: &'static str) -> impl Fn(Arc<K>, &Error, Arc<Context>) -> Action
 where
     K: Resource<DynamicType = ()>,
 {
     move |object, error, ctx| {
         ctx.metrics.reconcile.failed(controller, error.category());
-        let delay = ctx.backoff(&object_key(object.as_ref()), error);
+        let delay = ctx.backoff(object.as_ref(), error.retry_after());
         warn!(controller, name = %object.name_any(), namespace = ?object.namespace(), category = error.category(), %error, ?delay, "reconcile failed");
         Action::requeue(delay)
     }
-}
-
-fn object_key<K: Resource<DynamicType = ()>>(object: &K) -> String {
-    format!(
-        "{}/{}/{}",
-        K::kind(&()),
-        object.namespace().unwrap_or_default(),
-        object.name_any()
-    )
-}
-
-/// Consumes a controller's results, resetting an object's backoff on success.
-async fn drain<K, E, S>(results: S, ctx: &Context)
-where
-    K: Resource<DynamicType = ()> + Debug,
-    E: std::error::Error,
-    S: futures::Stream<Item = Result<(ObjectRef<K>, Action), E>>,
-{
-    results
-        .for_each(|result| async move {
-            match result {
-                Ok((object, _)) => ctx.reset_backoff(&format!(
-                    "{}/{}/{}",
-                    K::kind(&()),
-                    object.namespace.as_deref().unwrap_or_default(),
-                    object.name
-                )),
-                Err(error) => tracing::debug!(%error, "controller event"),
-            }
-        })
-        .await;
 }
 
 /// Whether the CRDs are installed: each kind answers a list call, in `namespace` (the

@@ -10,7 +10,7 @@ use kube::runtime::reflector;
 use serde_json::{Value, json};
 use tower_test::mock::{Handle, pair};
 
-use super::context::{Context, Stores};
+use super::context::{Context, Stores, Triggers};
 use super::framework_connection;
 use crate::metrics::Metrics;
 use crate::resources::FrameworkConnection;
@@ -23,11 +23,17 @@ fn context(client: kube::Client) -> Arc<Context> {
         registrations: reflector::store().0,
         rules: reflector::store().0,
     };
+    let triggers = Triggers {
+        registrations: futures::channel::mpsc::unbounded().0,
+        rules: futures::channel::mpsc::unbounded().0,
+        connections: futures::channel::mpsc::unbounded().0,
+    };
     Arc::new(Context::new(
         client,
         Arc::new(Metrics::default()),
         stores,
         Duration::from_secs(60),
+        triggers,
     ))
 }
 
@@ -35,7 +41,7 @@ fn connection() -> FrameworkConnection {
     serde_json::from_value(json!({
         "apiVersion": "cxf.dev/v1alpha1",
         "kind": "FrameworkConnection",
-        "metadata": {"name": "default", "namespace": "ops", "generation": 1, "uid": "u1"},
+        "metadata": {"name": "default", "namespace": "ops", "generation": 1, "uid": "u1", "finalizers": ["cxf.dev/finalizer"]},
         "spec": {
             "gatewayUrl": "http://127.0.0.1:9",
             "auth": {"oauth2": {"clientId": "operator", "clientSecret": {"name": "creds", "key": "client-secret"}}}
@@ -153,7 +159,7 @@ async fn a_missing_secret_sets_secret_not_found_by_server_side_apply_and_waits()
 }
 
 #[tokio::test]
-async fn an_unchanged_status_is_not_written_again() {
+async fn an_unchanged_status_is_not_written_again_nor_reported_again() {
     let (service, mut server) = pair::<Request<Body>, Response<Body>>();
     let ctx = context(kube::Client::new(service, "default"));
     let mut object = connection();
@@ -181,18 +187,39 @@ async fn an_unchanged_status_is_not_written_again() {
         not_found("secrets \"creds\""),
     )
     .await;
-    // No status PATCH: the next request is the Event.
-    expect(
-        &mut server,
-        Method::POST,
-        "/apis/events.k8s.io/v1/namespaces/ops/events",
-        StatusCode::CREATED,
-        json!({}),
-    )
-    .await;
-    tokio::time::timeout(Duration::from_secs(5), reconcile)
+    // No status PATCH, and no second Event for a condition already reported.
+    let action = tokio::time::timeout(Duration::from_secs(5), reconcile)
         .await
         .unwrap()
         .unwrap()
         .unwrap();
+    assert_eq!(action, kube::runtime::controller::Action::await_change());
+    assert!(
+        futures::FutureExt::now_or_never(server.next_request()).is_none(),
+        "nothing more was asked of the apiserver"
+    );
+}
+
+#[tokio::test]
+async fn backoff_doubles_per_failure_never_below_retry_after_and_resets() {
+    let (service, _server) = pair::<Request<Body>, Response<Body>>();
+    let ctx = context(kube::Client::new(service, "default"));
+    let object = connection();
+    assert_eq!(ctx.backoff(&object, None), Duration::from_secs(2));
+    assert_eq!(ctx.backoff(&object, None), Duration::from_secs(4));
+    assert_eq!(
+        ctx.backoff(&object, Some(Duration::from_secs(30))),
+        Duration::from_secs(30),
+        "the framework's Retry-After wins when longer"
+    );
+    for _ in 0..20 {
+        ctx.backoff(&object, None);
+    }
+    assert_eq!(
+        ctx.backoff(&object, None),
+        Duration::from_secs(300),
+        "bounded"
+    );
+    ctx.reset_backoff(&object);
+    assert_eq!(ctx.backoff(&object, None), Duration::from_secs(2));
 }

@@ -59,8 +59,13 @@ pub fn hub_subscription(spec: &ListenerRegistrationSpec) -> HubSubscription {
     }
 }
 
-/// What is recorded before a create, to recognize the object if the answer is lost.
-pub fn pending_create(desired: &model::ListenerRegistration) -> PendingCreate {
+/// What is recorded before a create, to recognize the object if the answer is lost:
+/// `before` are the ids that already match it, `replaces` the id it replaces.
+pub fn pending_create(
+    desired: &model::ListenerRegistration,
+    before: Vec<String>,
+    replaces: Option<String>,
+) -> PendingCreate {
     PendingCreate {
         listener_url: desired
             .listener_locality
@@ -72,6 +77,8 @@ pub fn pending_create(desired: &model::ListenerRegistration) -> PendingCreate {
             .iter()
             .map(|api| api.api_name.clone())
             .collect(),
+        before,
+        replaces,
     }
 }
 
@@ -275,7 +282,7 @@ mod tests {
     fn pending_create_recognizes_url_and_api_names() {
         let mut s = spec("(ID pr)");
         let want = desired(&s, None);
-        let pending = pending_create(&want);
+        let pending = pending_create(&want, Vec::new(), None);
         assert!(matches_pending(&pending, &observed_of(&want)));
         s.affiliated_apis.push(AffiliatedApi {
             api_name: "other".into(),

@@ -21,14 +21,17 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Ready", "type":"string", "jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Framework ID", "type":"string", "jsonPath":".status.externalId"}"#,
     printcolumn = r#"{"name":"Endpoint", "type":"string", "jsonPath":".status.endpointName", "priority":1}"#,
-    printcolumn = r#"{"name":"Age", "type":"date", "jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age", "type":"date", "jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new(super::CONNECTION_IMMUTABLE_RULE).message(super::CONNECTION_IMMUTABLE)
 )]
 #[serde(rename_all = "camelCase")]
 pub struct GatekeepingRuleSpec {
     /// Name of the FrameworkConnection, in this namespace. Default: `default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_name: Option<String>,
-    /// Which generated rule this resource takes charge of.
+    /// Which generated rule this resource takes charge of. Immutable: to take another
+    /// rule in charge, create another resource.
+    #[x_kube(validation = Rule::new("self == oldSelf").message(super::SELECTOR_IMMUTABLE))]
     pub selector: RuleSelector,
     /// Rule name (`rule-name`), unique per application. Omit to keep the framework's.
     #[serde(default, skip_serializing_if = "Option::is_none")]

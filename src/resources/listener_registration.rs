@@ -23,7 +23,8 @@ use super::secret_ref::{SecretKeyRef, ValueSource};
     printcolumn = r#"{"name":"Framework ID", "type":"string", "jsonPath":".status.externalId"}"#,
     printcolumn = r#"{"name":"Listener", "type":"string", "jsonPath":".spec.listenerUrl", "priority":1}"#,
     printcolumn = r#"{"name":"Age", "type":"date", "jsonPath":".metadata.creationTimestamp"}"#,
-    validation = Rule::new("self.spec.registrationMethod != 'Hub' || size(self.spec.affiliatedApis) == 1").message("registrationMethod Hub takes exactly one affiliated API")
+    validation = Rule::new("self.spec.registrationMethod != 'Hub' || size(self.spec.affiliatedApis) == 1").message("registrationMethod Hub takes exactly one affiliated API"),
+    validation = Rule::new(super::CONNECTION_IMMUTABLE_RULE).message(super::CONNECTION_IMMUTABLE)
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ListenerRegistrationSpec {
@@ -159,11 +160,6 @@ pub struct ListenerRegistrationStatus {
     /// annotation's sense: set that annotation on a new resource to adopt an existing one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
-    /// Set just before a create is sent, cleared once its id is recorded: if the
-    /// operator stops or the answer is lost, the next reconcile looks for this object on
-    /// the framework and adopts it rather than creating a second one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_create: Option<PendingCreate>,
     /// HMAC-SHA256 (hex) of the credential values last applied to the framework, keyed
     /// by the resource's UID: secret values cannot be read back, so a change of this
     /// hash is what sends new credentials.
@@ -171,14 +167,23 @@ pub struct ListenerRegistrationStatus {
     pub credentials_hash: Option<String>,
 }
 
-/// What identifies a registration whose create answer may have been lost.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+/// The value of annotation `cxf.dev/pending-create`, written (with the finalizer, in one
+/// write) just before a create is sent: what identifies the registration if the answer
+/// is lost. It is settled once `status.externalId` names another id than `replaces`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingCreate {
     /// The `listener-url` sent.
     pub listener_url: String,
     /// The `api-name`s of the affiliated APIs sent, in order.
     pub api_names: Vec<String>,
+    /// Ids of the registrations that already matched before the create: never adopted
+    /// as its result.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before: Vec<String>,
+    /// The id this create replaces (a registration deleted on the framework), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }
 
 impl ListenerRegistration {

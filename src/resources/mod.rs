@@ -24,6 +24,17 @@ pub const GROUP: &str = "cxf.dev";
 /// Annotation holding the framework id. Set on a new resource, it adopts the existing
 /// framework object instead of creating one.
 pub const EXTERNAL_ID_ANNOTATION: &str = "cxf.dev/external-id";
+/// Annotation holding a create that was sent but whose id is not recorded yet (JSON of
+/// [`listener_registration::PendingCreate`]); written by the operator only.
+pub const PENDING_CREATE_ANNOTATION: &str = "cxf.dev/pending-create";
+/// CEL transition rule (root): `spec.connectionName` (default `default`) never changes.
+pub const CONNECTION_IMMUTABLE_RULE: &str = "(has(self.spec.connectionName) ? self.spec.connectionName : 'default') == (has(oldSelf.spec.connectionName) ? oldSelf.spec.connectionName : 'default')";
+/// Message of [`CONNECTION_IMMUTABLE_RULE`].
+pub const CONNECTION_IMMUTABLE: &str =
+    "spec.connectionName is immutable: create a new resource to use another connection";
+/// Message of the CEL transition rule on `GatekeepingRule.spec.selector`.
+pub const SELECTOR_IMMUTABLE: &str =
+    "spec.selector is immutable: create a new resource to take another rule in charge";
 /// Annotation `cxf.dev/abandon: "true"`: on deletion, let go of the framework object
 /// without calling the framework (for a connection that is gone or broken).
 pub const ABANDON_ANNOTATION: &str = "cxf.dev/abandon";

@@ -348,6 +348,10 @@ mod tests {
         ONE_VALUE_SOURCE,
         ONE_SELECTOR,
         ONE_LISTENER_REF,
+        // Transition rules (`oldSelf`): only an update has an old object, which offline
+        // validation never sees; the apiserver enforces them before any webhook runs.
+        crate::resources::CONNECTION_IMMUTABLE,
+        crate::resources::SELECTOR_IMMUTABLE,
     ];
 
     #[test]

@@ -109,6 +109,18 @@ impl Simulator {
             .collect()
     }
 
+    /// Replaces the simulator's fault rules (`POST /sim/faults`).
+    pub async fn set_faults(&self, rules: Value) {
+        let answer = self
+            .http
+            .post(format!("{}/sim/faults", self.base))
+            .json(&rules)
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success(), "{}", answer.status());
+    }
+
     /// A call to the admin API with a fresh token (to change the framework behind the
     /// operator's back).
     pub async fn admin(
@@ -157,6 +169,18 @@ pub struct Env {
     controllers: Option<tokio::task::JoinHandle<()>>,
 }
 
+fn controllers(client: &Client, namespace: &str) -> tokio::task::JoinHandle<()> {
+    let settings = Settings {
+        namespaces: vec![namespace.to_owned()],
+        drift_interval: Duration::from_secs(60),
+    };
+    tokio::spawn(controller::run(
+        client.clone(),
+        settings,
+        Arc::new(Metrics::default()),
+    ))
+}
+
 impl Drop for Env {
     fn drop(&mut self) {
         if let Some(controllers) = &self.controllers {
@@ -179,17 +203,7 @@ impl Env {
         let client = support::control_plane().client().await;
         let ns = TestNamespace::create(&client, test).await;
         let sim = Simulator::start(faults);
-        let settings = Settings {
-            namespaces: vec![ns.name().to_owned()],
-            drift_interval: Duration::from_secs(60),
-        };
-        let controllers = in_process.then(|| {
-            tokio::spawn(controller::run(
-                client.clone(),
-                settings,
-                Arc::new(Metrics::default()),
-            ))
-        });
+        let controllers = in_process.then(|| controllers(&client, ns.name()));
         let env = Self {
             controllers,
             client,
@@ -210,6 +224,21 @@ impl Env {
         }))
         .await;
         env
+    }
+
+    /// Stops the in-process controllers (as a killed operator would: nothing more is
+    /// written).
+    pub async fn stop_controllers(&mut self) {
+        if let Some(running) = self.controllers.take() {
+            running.abort();
+            let _ = running.await;
+        }
+    }
+
+    /// Starts the controllers again (a new operator process: nothing remembered).
+    pub fn start_controllers(&mut self) {
+        assert!(self.controllers.is_none(), "the controllers already run");
+        self.controllers = Some(controllers(&self.client, self.ns.name()));
     }
 
     pub fn api<K>(&self) -> Api<K>

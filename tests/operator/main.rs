@@ -6,5 +6,6 @@ mod support;
 
 mod env;
 mod gatekeeping_rules;
+mod guarantees;
 mod listener_registrations;
 mod run;
