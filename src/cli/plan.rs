@@ -1,13 +1,12 @@
 //! `cxf-operator plan`: what applying manifests would do on the framework, resource by
 //! resource, read-only (two list calls).
 //!
-//! The decision for each resource is [`decide`], pure, built from the controllers' own
-//! planning code: [`desired::listener_registration`] (the desired registration, the
-//! minimal JSON Patch, the adoption rule of listener URL + API names),
-//! [`desired::gatekeeping_rule`] (selection and the desired rule) and
-//! [`rule_checks::check_rule_update`] (what the framework refuses). It matches a
-//! manifest to a framework object by its `cxf.dev/external-id` annotation, else (a
-//! registration) by listener URL + API names, else (a rule) by its selector.
+//! The decision for each resource is [`decide`], pure: it matches a manifest to a
+//! framework object (its `cxf.dev/external-id` annotation, else for a registration the
+//! listener URL + API names, else for a rule its selector) and asks the controllers'
+//! own planner, [`reconcile::listener_registration::plan`] and
+//! [`reconcile::gatekeeping_rule::plan`], what it would do, with the two lists as what
+//! the framework shows.
 //!
 //! What plan cannot see: Kubernetes (it reads manifests, not the cluster), so a
 //! manifest matched by its annotation and equal to the framework object is `adopt`
@@ -15,16 +14,21 @@
 //! shown as `(from Secret ns/name key)` and are resent only when the operator sees their
 //! values change, which plan cannot.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, ValueEnum};
-use cxf_operator::desired::{gatekeeping_rule as desired_rule, listener_registration as desired};
+use cxf_operator::desired::listener_registration as desired;
 use cxf_operator::framework::model::{self, SecretValue};
-use cxf_operator::framework::rule_checks;
-use cxf_operator::resources::listener_registration::RegistrationMethod;
+use cxf_operator::reconcile::gatekeeping_rule::{Claimant, Plan as RulePlan};
+use cxf_operator::reconcile::listener_registration::Plan as LrPlan;
+use cxf_operator::reconcile::{self, Seen};
+use cxf_operator::resources::gatekeeping_rule::GatekeepingRuleStatus;
+use cxf_operator::resources::listener_registration::{
+    ListenerRegistrationStatus, RegistrationMethod,
+};
 use cxf_operator::resources::secret_ref::{SecretKeyRef, ValueSource};
 use cxf_operator::resources::{
     EXTERNAL_ID_ANNOTATION, GatekeepingRule, ListenerRegistration, annotation,
@@ -285,14 +289,33 @@ fn rule_changes(
         .collect()
 }
 
+/// Where a plan's reads are answered from: the two lists, taken as complete (plan makes
+/// no other call), so an id they lack is gone.
+fn seen_in<'a>(
+    registrations: &'a BTreeMap<&'a str, &'a model::ListenerRegistration>,
+) -> impl Fn(&str) -> Seen<model::ListenerRegistration> + 'a {
+    move |id| match registrations.get(id) {
+        Some(registration) => Seen::Present((*registration).clone()),
+        None => Seen::Gone,
+    }
+}
+
 /// What applying `manifests` would do on a framework holding `framework`: one
 /// [`Planned`] per manifest, registrations first (rules refer to them), in input order.
+///
+/// Matching (which framework object a manifest stands for) is plan's: the annotation,
+/// else for a registration the listener URL + API names, taken as the object the
+/// operator created from this manifest (its `status.externalId`, which plan cannot
+/// read). The decision is the operator's: [`reconcile::listener_registration::plan`]
+/// and [`reconcile::gatekeeping_rule::plan`], fed with what the lists show.
 pub fn decide(manifests: &Manifests, framework: &FrameworkObjects) -> Vec<Planned> {
     let registrations_by_id: BTreeMap<&str, &model::ListenerRegistration> = framework
         .registrations
         .iter()
         .filter_map(|r| Some((r.id.as_deref()?, r)))
         .collect();
+    let seen = seen_in(&registrations_by_id);
+    let no_claims = |_: &str| None;
     let mut planned = Vec::new();
     // The framework id each ListenerRegistration manifest stands for (by namespace and
     // name), or a placeholder for one that would be created.
@@ -300,76 +323,109 @@ pub fn decide(manifests: &Manifests, framework: &FrameworkObjects) -> Vec<Planne
     for registration in &manifests.registrations {
         let name = full_name(&registration.metadata);
         let want = desired::desired(&registration.spec, shown_auth(registration));
-        let matched = match annotation(&registration.metadata, EXTERNAL_ID_ANNOTATION) {
-            Some(id) => match registrations_by_id.get(id) {
-                Some(observed) => Ok(Some((id.to_owned(), *observed, MatchedBy::ExternalId))),
-                None => Err(format!(
-                    "annotation {EXTERNAL_ID_ANNOTATION} names registration {id}, which the framework does not have"
-                )),
-            },
-            None => {
-                let pending = desired::pending_create(&want);
-                let found: Vec<&model::ListenerRegistration> = framework
-                    .registrations
-                    .iter()
-                    .filter(|r| r.id.is_some() && desired::matches_pending(&pending, r))
-                    .collect();
-                match found.as_slice() {
-                    [] => Ok(None),
-                    [one] => Ok(Some((
-                        one.id.clone().unwrap_or_default(),
-                        *one,
-                        MatchedBy::ListenerUrlAndApis,
-                    ))),
-                    many => Err(format!(
-                        "registrations {} all have this listener URL and these APIs: set annotation {EXTERNAL_ID_ANNOTATION} to the one this manifest stands for",
-                        many.iter()
-                            .filter_map(|r| r.id.as_deref())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
-                }
-            }
-        };
+        let adopt_id = annotation(&registration.metadata, EXTERNAL_ID_ANNOTATION);
+        let matching: Vec<String> = framework
+            .registrations
+            .iter()
+            .filter(|r| {
+                desired::matches_pending(&desired::pending_create(&want, Vec::new(), None), r)
+            })
+            .filter_map(|r| r.id.clone())
+            .collect();
         let key = (
             registration.metadata.namespace.clone(),
             registration.metadata.name.clone().unwrap_or_default(),
         );
-        let action = match matched {
+        // Without the annotation, the one registration with this URL and these APIs is
+        // the one the operator created from this manifest.
+        let created = match (adopt_id, matching.as_slice()) {
+            (Some(_), _) | (None, []) => Ok(None),
+            (None, [one]) => Ok(Some(one.clone())),
+            (None, many) => Err(format!(
+                "registrations {} all have this listener URL and these APIs: set annotation {EXTERNAL_ID_ANNOTATION} to the one this manifest stands for",
+                many.join(", ")
+            )),
+        };
+        let action = match created {
             Err(message) => Action::Refused { message },
-            Ok(None) => {
-                listener_ids.insert(
-                    key,
-                    format!("(id of ListenerRegistration {name}, once created)"),
-                );
-                match registration.spec.registration_method {
-                    RegistrationMethod::AdminApi => Action::Create {
-                        via: "admin",
-                        payload: serde_json::to_value(&want).expect("a registration serializes"),
-                    },
-                    RegistrationMethod::Hub => Action::Create {
-                        via: "hub",
-                        payload: serde_json::to_value(desired::hub_subscription(
-                            &registration.spec,
-                        ))
-                        .expect("a subscription serializes"),
-                    },
-                }
-            }
-            Ok(Some((id, observed, matched_by))) => {
-                listener_ids.insert(key, id.clone());
-                let patch = desired::patch(&want, observed, false);
-                if !patch.0.is_empty() {
-                    Action::Update {
-                        id,
-                        matched_by,
-                        patch: serde_json::to_value(&patch).expect("a patch serializes"),
-                    }
-                } else if matched_by == MatchedBy::ExternalId {
-                    Action::Adopt { id, matched_by }
+            Ok(created) => {
+                let matched_by = if created.is_some() {
+                    MatchedBy::ListenerUrlAndApis
                 } else {
-                    Action::Nothing { id, matched_by }
-                }
+                    MatchedBy::ExternalId
+                };
+                let mut status = ListenerRegistrationStatus {
+                    external_id: created,
+                    // Secret values cannot be read here: taken as already applied.
+                    credentials_hash: Some(UNSEEN_CREDENTIALS.to_owned()),
+                    ..ListenerRegistrationStatus::default()
+                };
+                let mut adopted = false;
+                let action = loop {
+                    let facts = reconcile::listener_registration::Facts {
+                        generation: None,
+                        status: &status,
+                        adopt_id,
+                        pending: None,
+                        want: &want,
+                        credentials_hash: UNSEEN_CREDENTIALS,
+                        seen: &seen,
+                        matching: &|| Some(matching.clone()),
+                        claims: &no_claims,
+                        candidates: None,
+                    };
+                    match reconcile::listener_registration::plan(&facts) {
+                        LrPlan::Adopt { id, .. } if !adopted => {
+                            adopted = true;
+                            status.external_id = Some(id);
+                        }
+                        LrPlan::Create(_) | LrPlan::Recreate { .. } => {
+                            break match registration.spec.registration_method {
+                                RegistrationMethod::AdminApi => Action::Create {
+                                    via: "admin",
+                                    payload: serde_json::to_value(&want)
+                                        .expect("a registration serializes"),
+                                },
+                                RegistrationMethod::Hub => Action::Create {
+                                    via: "hub",
+                                    payload: serde_json::to_value(desired::hub_subscription(
+                                        &registration.spec,
+                                    ))
+                                    .expect("a subscription serializes"),
+                                },
+                            };
+                        }
+                        LrPlan::Patch { id, patch, .. } => {
+                            break Action::Update {
+                                id,
+                                matched_by,
+                                patch: serde_json::to_value(&patch).expect("a patch serializes"),
+                            };
+                        }
+                        LrPlan::InSync(id) if adopted => break Action::Adopt { id, matched_by },
+                        LrPlan::InSync(id) => break Action::Nothing { id, matched_by },
+                        LrPlan::Wait(wait) => {
+                            break Action::Refused {
+                                message: wait.message,
+                            };
+                        }
+                        other => {
+                            break Action::Refused {
+                                message: format!(
+                                    "the operator's plan needs more than the lists: {other:?}"
+                                ),
+                            };
+                        }
+                    }
+                };
+                let id = match &action {
+                    Action::Update { id, .. }
+                    | Action::Adopt { id, .. }
+                    | Action::Nothing { id, .. } => id.clone(),
+                    _ => format!("(id of ListenerRegistration {name}, once created)"),
+                };
+                listener_ids.insert(key, id);
+                action
             }
         };
         planned.push(Planned {
@@ -378,85 +434,105 @@ pub fn decide(manifests: &Manifests, framework: &FrameworkObjects) -> Vec<Planne
             action,
         });
     }
+    let rules: HashMap<String, model::GatekeepingRule> = framework
+        .rules
+        .iter()
+        .filter_map(|r| Some((r.id.clone()?, r.clone())))
+        .collect();
     for rule in &manifests.rules {
         planned.push(Planned {
             kind: "GatekeepingRule",
             name: full_name(&rule.metadata),
-            action: decide_rule(rule, framework, &listener_ids, &registrations_by_id),
+            action: decide_rule(rule, &rules, &listener_ids),
         });
     }
     planned
 }
 
+/// What plan takes as the credentials hash: values it cannot read are taken as applied.
+const UNSEEN_CREDENTIALS: &str = "(not visible to plan)";
+
 fn decide_rule(
     rule: &GatekeepingRule,
-    framework: &FrameworkObjects,
+    rules: &HashMap<String, model::GatekeepingRule>,
     listener_ids: &BTreeMap<(Option<String>, String), String>,
-    registrations_by_id: &BTreeMap<&str, &model::ListenerRegistration>,
 ) -> Action {
-    let (selected, matched_by) = match annotation(&rule.metadata, EXTERNAL_ID_ANNOTATION) {
-        Some(id) => (
-            framework
-                .rules
-                .iter()
-                .find(|r| r.id.as_deref() == Some(id))
-                .ok_or_else(|| desired_rule::SelectError::NotFound(format!("id '{id}'"))),
-            MatchedBy::ExternalId,
-        ),
-        None => (
-            desired_rule::select(&rule.spec.selector, &framework.rules),
-            MatchedBy::Selector,
-        ),
+    let name = full_name(&rule.metadata);
+    let pinned_id = annotation(&rule.metadata, EXTERNAL_ID_ANNOTATION);
+    let matched_by = if pinned_id.is_some() {
+        MatchedBy::ExternalId
+    } else {
+        MatchedBy::Selector
     };
-    let observed = match selected {
-        Ok(observed) => observed,
-        Err(e) => {
-            return Action::Refused {
-                message: e.to_string(),
-            };
-        }
+    let ids: Result<Vec<String>, String> = rule
+        .spec
+        .listener_registration_refs
+        .iter()
+        .filter_map(|reference| match (&reference.id, &reference.name) {
+            (Some(id), _) => Some(Ok(id.clone())),
+            (None, Some(listener)) => Some(
+                listener_ids
+                    .get(&(rule.metadata.namespace.clone(), listener.clone()))
+                    .cloned()
+                    .ok_or_else(|| format!("{listener} (not among the manifests)")),
+            ),
+            (None, None) => None,
+        })
+        .collect();
+    let claimant = Claimant {
+        name: &name,
+        created: None,
+        id: pinned_id.or(rule.spec.selector.id.as_deref()),
+        endpoint: rule.spec.selector.endpoint_name.as_deref(),
     };
-    let id = observed.id.clone().unwrap_or_default();
-    let mut ids = Vec::new();
-    for reference in &rule.spec.listener_registration_refs {
-        match (&reference.id, &reference.name) {
-            (Some(id), _) => ids.push(id.clone()),
-            (None, Some(name)) => {
-                match listener_ids.get(&(rule.metadata.namespace.clone(), name.clone())) {
-                    Some(id) => ids.push(id.clone()),
-                    None => {
-                        return Action::Refused {
-                            message: format!(
-                                "listenerRegistrationRefs: ListenerRegistration {name} is not among the manifests, so its framework id is unknown here"
-                            ),
-                        };
-                    }
-                }
-            }
-            (None, None) => {}
-        }
-    }
-    let placeholders: Vec<&String> = listener_ids.values().collect();
-    let want = desired_rule::desired(&rule.spec, observed, ids);
-    if want == *observed {
-        return if matched_by == MatchedBy::ExternalId {
-            Action::Adopt { id, matched_by }
-        } else {
-            Action::Nothing { id, matched_by }
+    let mut status = GatekeepingRuleStatus::default();
+    for _ in 0..3 {
+        let facts = reconcile::gatekeeping_rule::Facts {
+            name: &name,
+            generation: None,
+            spec: &rule.spec,
+            status: &status,
+            pinned_id,
+            rules: Some(rules),
+            claimants: std::slice::from_ref(&claimant),
+            listener_ids: ids.clone(),
         };
+        match reconcile::gatekeeping_rule::plan(&facts) {
+            RulePlan::Capture {
+                id,
+                endpoint,
+                original,
+            } => {
+                status.external_id = Some(id);
+                status.endpoint_name = Some(endpoint);
+                status.original_rule = Some(original);
+            }
+            RulePlan::Update { id, rule: want, .. } => {
+                let changes = rules.get(&id).map(|observed| rule_changes(observed, &want));
+                return Action::RuleWrite {
+                    id,
+                    matched_by,
+                    changes: changes.unwrap_or_default(),
+                };
+            }
+            RulePlan::InSync(id) if matched_by == MatchedBy::ExternalId => {
+                return Action::Adopt { id, matched_by };
+            }
+            RulePlan::InSync(id) => return Action::Nothing { id, matched_by },
+            RulePlan::Wait(wait) => {
+                return Action::Refused {
+                    message: wait.message,
+                };
+            }
+            RulePlan::Read(read) => {
+                return Action::Refused {
+                    message: format!("the operator's plan needs more than the lists: {read:?}"),
+                };
+            }
+        }
     }
-    let exists = |listener: &str| {
-        registrations_by_id.contains_key(listener) || placeholders.iter().any(|p| *p == listener)
-    };
-    match rule_checks::check_rule_update(observed, &want, exists) {
-        Err(violations) => Action::Refused {
-            message: format!("the framework forbids this change: {violations}"),
-        },
-        Ok(()) => Action::RuleWrite {
-            id,
-            matched_by,
-            changes: rule_changes(observed, &want),
-        },
+    Action::Refused {
+        message: "the operator's plan did not settle in three steps".into(),
     }
 }
 
@@ -801,7 +877,9 @@ mod tests {
                     json!([{"name": "elsewhere"}]),
                 ),
                 rule("new-listener", "app", "*", json!([{"name": "new"}])),
-                rule("bad-id", "app", "*", json!([{"id": "lr-9"}])),
+                // The operator writes literal ids as given (the framework answers for
+                // them), so plan shows the write.
+                rule("literal-id", "app", "*", json!([{"id": "lr-9"}])),
                 rule("no-rule", "nobody", "*", json!([])),
             ],
         };
@@ -815,7 +893,7 @@ mod tests {
                 "rule write",
                 "refused",
                 "rule write",
-                "refused",
+                "rule write",
                 "refused"
             ]
         );
@@ -826,12 +904,13 @@ mod tests {
             changes[0].after,
             Some(json!(["(id of ListenerRegistration ns/new, once created)"]))
         );
-        let Action::Refused { message } = &planned[5].action else {
+        let Action::Refused { message } = &planned[6].action else {
             unreachable!()
         };
-        assert!(
-            message.contains("no listener registration 'lr-9'"),
-            "{message}"
-        );
+        assert!(message.contains("no gatekeeping rule has"), "{message}");
+        let Action::Refused { message } = &planned[3].action else {
+            unreachable!()
+        };
+        assert!(message.contains("elsewhere"), "{message}");
     }
 }
