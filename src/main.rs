@@ -21,6 +21,12 @@ enum Command {
     Crds(cli::crds::Args),
     /// Check, evaluate and format Gatekeeper Criteria expressions.
     Criteria(cli::criteria::Args),
+    /// Write manifests for what a framework holds, ready for Git.
+    Import(cli::import::Args),
+    /// Show what applying manifests would do on the framework (read-only).
+    Plan(cli::plan::Args),
+    /// Show where an event goes: its gatekeeper and its listeners.
+    Route(Box<cli::route::Args>),
     /// Run the controllers.
     Run(Box<cli::run::Args>),
     /// Run a local simulator of the framework's admin API.
@@ -34,6 +40,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Crds(args) => args.run(),
         Command::Criteria(args) => args.run(),
+        Command::Import(args) => args.run(),
+        Command::Plan(args) => args.run(),
+        Command::Route(args) => args.run(),
         Command::Run(args) => args.run(),
         Command::Simulator(args) => args.run(),
         Command::Validate(args) => args.run(),

@@ -3,6 +3,10 @@
 
 pub mod crds;
 pub mod criteria;
+pub mod framework_source;
+pub mod import;
+pub mod plan;
+pub mod route;
 pub mod run;
 pub mod simulator;
 pub mod validate;

@@ -48,7 +48,7 @@ enum Output {
 
 /// Reading the input failed.
 #[derive(Debug, thiserror::Error)]
-enum InputError {
+pub(crate) enum InputError {
     #[error("reading {path}: {source}")]
     Read {
         path: String,
@@ -122,7 +122,7 @@ fn count(reports: &[DocumentReport], severity: Severity) -> usize {
 }
 
 /// The files to read for `path`: itself, or the manifests under a directory (sorted).
-fn files(path: &Path, unreadable: &mut Vec<InputError>) -> Vec<PathBuf> {
+pub(crate) fn files(path: &Path, unreadable: &mut Vec<InputError>) -> Vec<PathBuf> {
     if path.as_os_str() == "-" || !path.is_dir() {
         return vec![path.to_owned()];
     }
@@ -156,7 +156,7 @@ fn files(path: &Path, unreadable: &mut Vec<InputError>) -> Vec<PathBuf> {
 }
 
 /// Every document of `file` (`-`: stdin); a `kind: List` counts as its items.
-fn read_documents(file: &Path) -> Result<Vec<Document>, InputError> {
+pub(crate) fn read_documents(file: &Path) -> Result<Vec<Document>, InputError> {
     let name = if file.as_os_str() == "-" {
         "-".to_owned()
     } else {

@@ -23,6 +23,7 @@
 pub mod ast;
 mod diagnostic;
 mod eval;
+mod explain;
 mod lex;
 mod lint;
 mod number;
@@ -35,6 +36,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use self::diagnostic::{Diagnostic, Errors, Severity};
+pub use self::explain::Mismatch;
 pub use self::parse::{HTTP_METHODS, MAX_DEPTH, MAX_LEN};
 use ast::Expr;
 
@@ -70,6 +72,12 @@ impl Criteria {
     /// Whether the event matches.
     pub fn evaluate(&self, event: &Event<'_>) -> bool {
         self.expr.as_ref().is_none_or(|expr| expr.evaluate(event))
+    }
+
+    /// The comparison that makes the event not match, with the attribute's actual
+    /// values; `None` when it matches.
+    pub fn mismatch(&self, event: &Event<'_>) -> Option<Mismatch> {
+        self.expr.as_ref().and_then(|expr| expr.mismatch(event))
     }
 
     /// Whether these are the criteria `*`, which match every event.

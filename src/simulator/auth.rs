@@ -22,7 +22,6 @@ use serde_json::json;
 use super::SimulatorError;
 use super::api_error::ApiError;
 use super::faults::{Route, classify};
-use super::server::Sim;
 use crate::framework::model::SecretValue;
 
 /// A client allowed to call the admin API.
@@ -165,8 +164,7 @@ fn decode_basic(encoded: &str) -> Option<(String, String)> {
 
 /// Middleware on the admin and hub routes: 401 without valid credentials, 403 for a
 /// client not allowed in the request's workspace.
-pub async fn require_auth(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Response {
-    let auth = &sim.auth;
+pub async fn require_auth(State(auth): State<Arc<Auth>>, request: Request, next: Next) -> Response {
     if !auth.enabled {
         return next.run(request).await;
     }
@@ -196,7 +194,7 @@ pub async fn require_auth(State(sim): State<Arc<Sim>>, request: Request, next: N
 
 /// `POST /oauth2/token`: the client-credentials grant (RFC 6749 §4.4). The client
 /// authenticates with HTTP basic or with `client_id`/`client_secret` in the form.
-pub async fn token(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn token(State(auth): State<Arc<Auth>>, headers: HeaderMap, body: Bytes) -> Response {
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return oauth_error(
@@ -216,18 +214,18 @@ pub async fn token(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes)
             form.get("client_secret")?.clone(),
         ))
     });
-    let Some(client) = credentials.and_then(|(id, secret)| sim.auth.client(&id, &secret)) else {
+    let Some(client) = credentials.and_then(|(id, secret)| auth.client(&id, &secret)) else {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "unknown client or wrong secret",
         );
     };
-    let access_token = sim.auth.issue(client);
+    let access_token = auth.issue(client);
     let mut response = Json(json!({
         "access_token": access_token,
         "token_type": "Bearer",
-        "expires_in": sim.auth.token_ttl.as_secs(),
+        "expires_in": auth.token_ttl.as_secs(),
     }))
     .into_response();
     response

@@ -17,7 +17,6 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
 use super::RetryPolicy;
-use super::server::Sim;
 use super::state::GATEWAY;
 use crate::framework::model::{ListenerAuth, ListenerRegistration, OidcClientCredentials};
 
@@ -384,10 +383,10 @@ pub struct DeliveryFilter {
 
 /// `GET /sim[/{ws}]/deliveries[?event-id=..&listener-id=..]`, oldest first.
 pub async fn list(
-    State(sim): State<Arc<Sim>>,
+    State(delivery): State<Arc<Delivery>>,
     Path(params): Path<HashMap<String, String>>,
     Query(filter): Query<DeliveryFilter>,
 ) -> Json<Vec<DeliveryRecord>> {
     let workspace = params.get("ws").map(String::as_str).unwrap_or(GATEWAY);
-    Json(sim.delivery.list(workspace, &filter))
+    Json(delivery.list(workspace, &filter))
 }

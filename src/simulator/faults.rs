@@ -20,7 +20,6 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use super::api_error::ApiError;
-use super::server::Sim;
 use super::state::GATEWAY;
 
 /// The simulated route a request addresses, the unit fault rules select.
@@ -258,11 +257,11 @@ impl Faults {
 }
 
 /// Middleware on the simulated API: applies the fault rules to each request.
-pub async fn inject(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Response {
+pub async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: Next) -> Response {
     let Some((route, _)) = classify(request.uri().path()) else {
         return next.run(request).await;
     };
-    match sim.faults.decide(route, request.method().as_str()) {
+    match faults.decide(route, request.method().as_str()) {
         Decision::Answer(err) => err.into_response(),
         Decision::Pass { latency, drop } => {
             if !latency.is_zero() {

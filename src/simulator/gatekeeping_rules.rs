@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::SimulatorError;
 use super::api_error::{ApiError, parse_value};
-use super::server::{Sim, Target};
+use super::sim::{Sim, Target};
 use crate::framework::model::{GatekeepingRule, RuleOwner};
 use crate::framework::rule_checks::{ViolationKind, check_rule, check_rule_update};
 

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::api_error::{ApiError, parse_body};
 use super::listener_registrations::{check_query, check_url};
-use super::server::Sim;
+use super::sim::Sim;
 use crate::framework::model::{
     AffiliatedApi, ExternalListener, HubSubscription, ListenerLocality, ListenerRegistration,
     ListenerType,

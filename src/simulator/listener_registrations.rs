@@ -12,12 +12,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::api_error::{ApiError, parse_body, parse_value};
-use super::server::{Sim, Target};
+use super::sim::{Sim, Target};
+use super::state::MASK;
 use crate::criteria;
 use crate::framework::model::{ListenerAuth, ListenerRegistration, ListenerType};
-
-/// What a masked credential reads as.
-pub const MASK: &str = "****";
 
 /// The registration as the API answers it: `client-secret` and `password` masked.
 pub fn masked(registration: &ListenerRegistration) -> Value {

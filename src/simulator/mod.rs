@@ -7,12 +7,15 @@
 //! queries, then delivered over HTTP), the request log, state, reset and fault
 //! injection. `docs/simulator.md` describes every endpoint.
 //!
-//! Layout: [`server`] builds the router and serves it; [`state`] holds the workspaces;
+//! Layout: [`server`] builds the router and serves it; [`sim`] is the state the
+//! handlers share (it imports no handler); [`state`] holds the workspaces;
 //! [`auth`] the clients and bearer tokens; [`listener_registrations`], [`hub`] and
 //! [`gatekeeping_rules`] the admin resources, refusing what
 //! [`crate::framework::rule_checks`] refuses (the same pure checks the operator runs);
-//! [`events`] and [`delivery`] the
-//! event routing; [`faults`] the fault injection; [`persistence`] the state file.
+//! [`events`] publishes events, routed by [`crate::framework::routing`] (the same
+//! pure rules `cxf-operator route` explains), and [`delivery`] delivers them;
+//! [`faults`] the fault injection; [`request_log`] the request log; [`persistence`]
+//! the state file.
 
 pub mod api_error;
 pub mod auth;
@@ -24,7 +27,9 @@ pub mod gatekeeping_rules;
 pub mod hub;
 pub mod listener_registrations;
 pub mod persistence;
+pub mod request_log;
 pub mod server;
+pub mod sim;
 pub mod state;
 
 use std::path::PathBuf;

@@ -1,19 +1,19 @@
 //! The simulator's router and server: routes, middleware order (request log, faults,
 //! authentication), trailing-slash tolerance (the seeds' curl calls end some paths
-//! with `/`), TLS, and the connection drop of the "commit then drop" fault.
+//! with `/`), TLS, and the connection drop of the "commit then drop" fault. The state
+//! the handlers share is in [`super::sim`], which imports no handler.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Path};
-use axum::http::request::Parts;
 use axum::http::{Request, Response};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post};
@@ -28,12 +28,15 @@ use super::auth::{ApiClient, Auth};
 use super::delivery::Delivery;
 use super::faults::{DropResponse, FaultRule, Faults};
 use super::persistence::{self, Persister};
+use super::request_log::{self, RequestLog};
+use super::sim::Sim;
 use super::state::{Store, Workspace};
 use super::{
     RetryPolicy, SimulatorError, auth, control, delivery, events, faults, gatekeeping_rules, hub,
     listener_registrations,
 };
 use crate::framework::model::GatekeepingRule;
+use crate::framework::routing::CriteriaCache;
 
 /// Everything the simulator is started with.
 #[derive(Clone, Debug)]
@@ -56,68 +59,6 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// PEM certificate and key files, to serve HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
-}
-
-/// The shared state of the handlers (no `Debug`: it holds tokens).
-pub struct Sim {
-    pub(crate) store: Mutex<Store>,
-    pub(crate) auth: Auth,
-    pub(crate) faults: Faults,
-    pub(crate) requests: control::RequestLog,
-    pub(crate) delivery: Arc<Delivery>,
-    pub(crate) criteria: events::CriteriaCache,
-    persister: Option<Persister>,
-}
-
-impl Sim {
-    /// Called after each change: writes the state file, if there is one.
-    pub(crate) async fn persist(&self) -> Result<(), ApiError> {
-        let Some(persister) = &self.persister else {
-            return Ok(());
-        };
-        let (revision, bytes) = {
-            let mut store = self.store.lock().expect("store lock");
-            let revision = store.changed();
-            (revision, persistence::encode(store.workspaces()))
-        };
-        persister.save(revision, bytes).await.map_err(|err| {
-            let path = persister.path().display();
-            tracing::error!(%path, error = %err, "writing the state file failed");
-            ApiError::internal(format!(
-                "the change was made but saving the state to {path} failed: {err}"
-            ))
-        })
-    }
-}
-
-/// The workspace (empty for the gateway form) and object id of an admin request.
-#[derive(Clone, Debug)]
-pub struct Target {
-    /// Workspace key.
-    pub workspace: String,
-    id: Option<String>,
-}
-
-impl Target {
-    /// The object id in the path (empty on collection routes).
-    pub fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or_default()
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Target {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
-        let params = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map(|Path(params)| params)
-            .unwrap_or_default();
-        Ok(Self {
-            workspace: params.get("ws").cloned().unwrap_or_default(),
-            id: params.get("id").cloned(),
-        })
-    }
 }
 
 /// A simulator ready to serve.
@@ -157,11 +98,15 @@ impl Simulator {
         };
         let sim = Sim {
             store: Mutex::new(Store::new(config.rules, loaded, rng(0))),
-            auth: Auth::new(config.auth_enabled, config.clients, config.token_ttl),
-            faults: Faults::new(config.faults, rng(1)),
-            requests: control::RequestLog::default(),
+            auth: Arc::new(Auth::new(
+                config.auth_enabled,
+                config.clients,
+                config.token_ttl,
+            )),
+            faults: Arc::new(Faults::new(config.faults, rng(1))),
+            requests: Arc::new(RequestLog::default()),
             delivery: Arc::new(Delivery::new(config.retry)),
-            criteria: events::CriteriaCache::default(),
+            criteria: CriteriaCache::default(),
             persister: config.state_file.map(Persister::new),
         };
         Ok(Self {
@@ -253,10 +198,20 @@ fn router(sim: Arc<Sim>) -> Router {
             "/api/{ws}/{api_name}/{api_version}/hub/{id}",
             delete(hub::unsubscribe),
         )
-        .route_layer(from_fn_with_state(Arc::clone(&sim), auth::require_auth))
-        .route("/oauth2/token", post(auth::token))
-        .layer(from_fn_with_state(Arc::clone(&sim), faults::inject))
-        .layer(from_fn_with_state(Arc::clone(&sim), control::record));
+        .route_layer(from_fn_with_state(
+            Arc::clone(&sim.auth),
+            auth::require_auth,
+        ))
+        .merge(
+            Router::new()
+                .route("/oauth2/token", post(auth::token))
+                .with_state(Arc::clone(&sim.auth)),
+        )
+        .layer(from_fn_with_state(Arc::clone(&sim.faults), faults::inject))
+        .layer(from_fn_with_state(
+            Arc::clone(&sim.requests),
+            request_log::record,
+        ));
     let control = Router::new()
         .route("/sim/requests", get(control::requests))
         .route("/sim/state", get(control::state))
@@ -269,8 +224,12 @@ fn router(sim: Arc<Sim>) -> Router {
         )
         .route("/sim/events", post(events::publish))
         .route("/sim/{ws}/events", post(events::publish))
-        .route("/sim/deliveries", get(delivery::list))
-        .route("/sim/{ws}/deliveries", get(delivery::list));
+        .merge(
+            Router::new()
+                .route("/sim/deliveries", get(delivery::list))
+                .route("/sim/{ws}/deliveries", get(delivery::list))
+                .with_state(Arc::clone(&sim.delivery)),
+        );
     framework.merge(control).fallback(no_route).with_state(sim)
 }
 

@@ -13,6 +13,9 @@ use crate::framework::model::{GatekeepingRule, ListenerRegistration};
 /// Gateway form). It is a workspace of its own, separate from every named one.
 pub const GATEWAY: &str = "";
 
+/// What a masked credential reads as in every answer and log.
+pub const MASK: &str = "****";
+
 /// The objects of one workspace.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use crate::support::{self, TestNamespace};
 
 /// The simulator's API client for the operator.
-const CLIENT_ID: &str = "operator";
-const CLIENT_SECRET: &str = "operator-s3cret";
+pub const CLIENT_ID: &str = "operator";
+pub const CLIENT_SECRET: &str = "operator-s3cret";
 /// Workspace used by the tests.
 pub const WORKSPACE: &str = "01";
 
