@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cxf_operator::resources::secret_access::{CREDENTIALS_LABEL, CREDENTIALS_LABEL_VALUE};
 use cxf_operator::resources::{FrameworkConnection, ListenerRegistration};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -399,7 +400,12 @@ impl World {
     /// remembers the value for [`World::assert_no_secret_leaks`].
     pub async fn put_secret(&mut self, name: &str, value: &str) {
         self.secrets.push(value.to_owned());
-        let body = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": {"client-secret": value}});
+        let body = json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "labels": {CREDENTIALS_LABEL: CREDENTIALS_LABEL_VALUE}},
+            "stringData": {"client-secret": value},
+        });
         self.api::<Secret>()
             .patch(
                 name,
