@@ -316,31 +316,35 @@ pub fn manifests(objects: &FrameworkObjects, options: &Options) -> Import {
                         .collect(),
                 })
                 .collect(),
-            listener_registration_refs: framework_rule
-                .listener_registration_refs
-                .iter()
-                .map(|listener_id| match registration_names.get(listener_id) {
-                    Some(name) => rule::ListenerRef {
-                        name: Some(name.clone()),
-                        id: None,
-                    },
-                    None => rule::ListenerRef {
-                        name: None,
-                        id: Some(listener_id.clone()),
-                    },
-                })
-                .collect(),
-            destination_selection: framework_rule
-                .destination_selection
-                .iter()
-                .map(|d| rule::DestinationSelection {
-                    api_id: d.api_id.clone(),
-                    api_version: d.api_version.clone(),
-                    criteria: d.criteria.clone(),
-                    description: d.description.clone(),
-                    include_in_sparse_query_results: d.include_in_sparse_query_results,
-                })
-                .collect(),
+            listener_registration_refs: Some(
+                framework_rule
+                    .listener_registration_refs
+                    .iter()
+                    .map(|listener_id| match registration_names.get(listener_id) {
+                        Some(name) => rule::ListenerRef {
+                            name: Some(name.clone()),
+                            id: None,
+                        },
+                        None => rule::ListenerRef {
+                            name: None,
+                            id: Some(listener_id.clone()),
+                        },
+                    })
+                    .collect(),
+            ),
+            destination_selection: Some(
+                framework_rule
+                    .destination_selection
+                    .iter()
+                    .map(|d| rule::DestinationSelection {
+                        api_id: d.api_id.clone(),
+                        api_version: d.api_version.clone(),
+                        criteria: d.criteria.clone(),
+                        description: d.description.clone(),
+                        include_in_sparse_query_results: d.include_in_sparse_query_results,
+                    })
+                    .collect(),
+            ),
             deletion_policy: RuleDeletionPolicy::Orphan,
         };
         let mut resource = GatekeepingRule::new(&name, spec);

@@ -231,7 +231,10 @@ fn shown_auth(registration: &ListenerRegistration) -> Option<model::ListenerAuth
             model::OidcClientCredentials {
                 identity_uri: oidc.identity_uri.clone(),
                 client_id: value_of(namespace, &oidc.client_id),
-                client_secret: SecretValue::new(from_secret(namespace, &oidc.client_secret)),
+                client_secret: Some(SecretValue::new(from_secret(
+                    namespace,
+                    &oidc.client_secret,
+                ))),
                 scope: oidc.scope.clone(),
             },
         ));
@@ -239,7 +242,7 @@ fn shown_auth(registration: &ListenerRegistration) -> Option<model::ListenerAuth
     let basic = auth.basic.as_ref()?;
     Some(model::ListenerAuth::Basic(model::BasicAuth {
         username: value_of(namespace, &basic.username),
-        password: SecretValue::new(from_secret(namespace, &basic.password)),
+        password: Some(SecretValue::new(from_secret(namespace, &basic.password))),
     }))
 }
 
@@ -468,6 +471,7 @@ fn decide_rule(
         .spec
         .listener_registration_refs
         .iter()
+        .flatten()
         .filter_map(|reference| match (&reference.id, &reference.name) {
             (Some(id), _) => Some(Ok(id.clone())),
             (None, Some(listener)) => Some(

@@ -220,11 +220,13 @@ fn rule_of(
         gatekeeping_apis: Vec::new(),
         listener_registration_refs: Vec::new(),
         destination_selection: Vec::new(),
+        extra: Default::default(),
     };
     let listener_ids = resource
         .spec
         .listener_registration_refs
         .iter()
+        .flatten()
         .filter_map(|reference| match (&reference.id, &reference.name) {
             (Some(id), _) => Some(id.clone()),
             (None, Some(name)) => Some(
