@@ -333,6 +333,10 @@ impl AdminClient {
 
     /// Sends one request (rate limited, with a bearer token; once more with a new token
     /// after a 401) and turns an error status into [`AdminError::Status`].
+    ///
+    /// The request waits for its rate-limiter turn first and takes its token after: a
+    /// token fetched before the wait could expire while the request queues. A 429 slows
+    /// every request of the connection ([`RateLimiter::throttled`]).
     async fn send(
         &self,
         step: &'static str,
@@ -344,8 +348,8 @@ impl AdminClient {
     ) -> Result<reqwest::Response, AdminError> {
         let mut retried = false;
         loop {
-            let token = self.tokens.token(&self.http).await?;
             self.limiter.acquire().await;
+            let token = self.tokens.token(&self.http).await?;
             let mut request = self
                 .http
                 .request(method.clone(), url.clone())
@@ -365,7 +369,11 @@ impl AdminClient {
             })?;
             let status = answer.status();
             if status.is_success() {
+                self.limiter.succeeded();
                 return Ok(answer);
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                self.limiter.throttled(retry_after(answer.headers()));
             }
             if status == StatusCode::UNAUTHORIZED && !retried {
                 self.tokens.invalidate().await;
@@ -394,12 +402,7 @@ fn not_found_as_none<T>(result: Result<T, AdminError>) -> Result<Option<T>, Admi
 
 async fn status_error(step: &'static str, answer: reqwest::Response) -> AdminError {
     let status = answer.status();
-    let retry_after = answer
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = retry_after(answer.headers());
     let reason = match answer.json::<TmfError>().await {
         Ok(tmf) => {
             let mut reason = tmf.reason;
@@ -416,6 +419,15 @@ async fn status_error(step: &'static str, answer: reqwest::Response) -> AdminErr
         reason,
         retry_after,
     }
+}
+
+/// `Retry-After` in seconds, if the answer carries one.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 fn method_label(method: &Method) -> &'static str {

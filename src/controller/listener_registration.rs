@@ -77,7 +77,7 @@ async fn sync(
     let namespace = registration.namespace().unwrap_or_default();
     let connection = registration.connection_name();
     let admin = ctx.admin(&namespace, connection)?;
-    let auth = read_auth(registration, &ctx.client, &namespace).await?;
+    let auth = read_auth(registration, &ctx.stores.secrets, &namespace)?;
     let uid = registration.uid().unwrap_or_default();
     let hash = credentials::hash(&uid, auth.as_ref());
     let want = desired::desired(&registration.spec, auth);
@@ -308,9 +308,9 @@ async fn create(
 }
 
 /// The credentials, read from their Secrets.
-async fn read_auth(
+fn read_auth(
     registration: &ListenerRegistration,
-    client: &kube::Client,
+    cache: &kube::runtime::reflector::Store<k8s_openapi::api::core::v1::Secret>,
     namespace: &str,
 ) -> Result<Option<ListenerAuth>, Error> {
     let Some(auth) = &registration.spec.auth else {
@@ -320,16 +320,16 @@ async fn read_auth(
         return Ok(Some(ListenerAuth::OidcClientCredentials(
             model::OidcClientCredentials {
                 identity_uri: oidc.identity_uri.clone(),
-                client_id: secrets::read_value(client, namespace, &oidc.client_id).await?,
-                client_secret: secrets::read(client, namespace, &oidc.client_secret).await?,
+                client_id: secrets::read_value(cache, namespace, &oidc.client_id)?,
+                client_secret: secrets::read(cache, namespace, &oidc.client_secret)?,
                 scope: oidc.scope.clone(),
             },
         )));
     }
     if let Some(basic) = &auth.basic {
         return Ok(Some(ListenerAuth::Basic(model::BasicAuth {
-            username: secrets::read_value(client, namespace, &basic.username).await?,
-            password: secrets::read(client, namespace, &basic.password).await?,
+            username: secrets::read_value(cache, namespace, &basic.username)?,
+            password: secrets::read(cache, namespace, &basic.password)?,
         })));
     }
     Ok(None)

@@ -11,6 +11,7 @@ pub mod listener_registration;
 pub mod observed;
 pub mod outcome;
 pub mod secrets;
+pub mod watch;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -18,8 +19,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -30,7 +30,6 @@ pub use context::{Context, FIELD_MANAGER, FINALIZER, Stores};
 pub use error::Error;
 
 use crate::metrics::Metrics;
-use crate::resources::secret_ref::SecretKeyRef;
 use crate::resources::{FrameworkConnection, GatekeepingRule, ListenerRegistration};
 
 /// What the controllers watch and how often they check for drift.
@@ -40,6 +39,8 @@ pub struct Settings {
     pub namespaces: Vec<String>,
     /// Drift-check interval of connections that set none.
     pub drift_interval: Duration,
+    /// Reconciles each controller runs at once, at most (`--concurrency`).
+    pub concurrency: u16,
 }
 
 /// Runs the controllers until they stop (they do not, short of a fatal watch error).
@@ -54,6 +55,7 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
             client.clone(),
             namespace,
             settings.drift_interval,
+            settings.concurrency,
             Arc::clone(&metrics),
         )
     });
@@ -70,46 +72,54 @@ where
     }
 }
 
-/// The resources of `store` reading a Secret named `secret` in its namespace.
-fn readers<K>(
-    store: &kube::runtime::reflector::Store<K>,
-    secret: &kube::core::ObjectMeta,
-    refs: impl Fn(&K) -> Vec<&SecretKeyRef>,
-) -> Vec<ObjectRef<K>>
-where
-    K: Resource<DynamicType = ()> + Clone + 'static,
-{
-    let (Some(namespace), Some(name)) = (secret.namespace.as_deref(), secret.name.as_deref())
-    else {
-        return Vec::new();
-    };
-    store
-        .state()
-        .iter()
-        .filter(|obj| {
-            obj.meta().namespace.as_deref() == Some(namespace)
-                && refs(obj).iter().any(|r| r.name == name)
-        })
-        .map(|obj| ObjectRef::from_obj(obj.as_ref()))
-        .collect()
-}
-
 /// The controllers of one namespace (or of all).
 async fn run_scope(
     client: Client,
     namespace: Option<String>,
     drift_interval: Duration,
+    concurrency: u16,
     metrics: Arc<Metrics>,
 ) {
     let ns = namespace.as_deref();
     let config = watcher::Config::default().any_semantic();
-    let connections = Controller::new(api::<FrameworkConnection>(&client, ns), config.clone());
-    let registrations = Controller::new(api::<ListenerRegistration>(&client, ns), config.clone());
-    let rules = Controller::new(api::<GatekeepingRule>(&client, ns), config.clone());
+    let mut secret_cache = watch::SecretCache::new(api::<Secret>(&client, ns), config.clone());
+    let connection_readers = Arc::new(secrets::Readers::new(FrameworkConnection::secret_refs));
+    let registration_readers = Arc::new(secrets::Readers::new(ListenerRegistration::secret_refs));
+    let (connections, connection_queue) = {
+        let readers = Arc::clone(&connection_readers);
+        watch::controller(
+            api::<FrameworkConnection>(&client, ns),
+            config.clone(),
+            concurrency,
+            &metrics.resources,
+            framework_connection::CONTROLLER,
+            move |event| readers.observe(event),
+        )
+    };
+    let (registrations, registration_queue) = {
+        let readers = Arc::clone(&registration_readers);
+        watch::controller(
+            api::<ListenerRegistration>(&client, ns),
+            config.clone(),
+            concurrency,
+            &metrics.resources,
+            listener_registration::CONTROLLER,
+            move |event| readers.observe(event),
+        )
+    };
+    let (rules, rule_queue) = watch::controller(
+        api::<GatekeepingRule>(&client, ns),
+        config.clone(),
+        concurrency,
+        &metrics.resources,
+        gatekeeping_rule::CONTROLLER,
+        |_| {},
+    );
     let stores = Stores {
         connections: connections.store(),
         registrations: registrations.store(),
         rules: rules.store(),
+        secrets: secret_cache.store.clone(),
     };
     let ctx = Arc::new(Context::new(
         client.clone(),
@@ -120,21 +130,15 @@ async fn run_scope(
     let (registration_tx, registration_rx) = futures::channel::mpsc::unbounded();
     let (rule_tx, rule_rx) = futures::channel::mpsc::unbounded();
 
-    let store = stores.connections.clone();
-    let connections = connections.watches(
-        api::<PartialObjectMeta<Secret>>(&client, ns),
-        config.clone(),
-        move |s| readers(&store, &s.metadata, FrameworkConnection::secret_refs),
-    );
+    let connections = connections.watches_shared_stream(secret_cache.subscribe(), move |s| {
+        connection_readers.of(&s.metadata)
+    });
 
-    let store = stores.registrations.clone();
     let by_connection = stores.registrations.clone();
     let registrations = registrations
-        .watches(
-            api::<PartialObjectMeta<Secret>>(&client, ns),
-            config.clone(),
-            move |s| readers(&store, &s.metadata, ListenerRegistration::secret_refs),
-        )
+        .watches_shared_stream(secret_cache.subscribe(), move |s| {
+            registration_readers.of(&s.metadata)
+        })
         .watches(
             api::<FrameworkConnection>(&client, ns),
             config.clone(),
@@ -207,33 +211,42 @@ async fn run_scope(
         registrations: registration_tx,
         rules: rule_tx,
     };
-    tokio::join!(
-        drain(
-            connections.run(
-                framework_connection::reconcile,
-                error_policy(framework_connection::CONTROLLER),
-                Arc::clone(&ctx)
+    // The Secret cache fills before any reconcile reads it.
+    let secrets_cache = secret_cache.store.clone();
+    let secret_watch = secret_cache.run();
+    let controllers = async move {
+        if secrets_cache.wait_until_ready().await.is_err() {
+            return;
+        }
+        tokio::join!(
+            drain(
+                connections.run(
+                    watch::started(connection_queue, framework_connection::reconcile),
+                    error_policy(framework_connection::CONTROLLER),
+                    Arc::clone(&ctx)
+                ),
+                &ctx
             ),
-            &ctx
-        ),
-        drain(
-            registrations.run(
-                listener_registration::reconcile,
-                error_policy(listener_registration::CONTROLLER),
-                Arc::clone(&ctx)
+            drain(
+                registrations.run(
+                    watch::started(registration_queue, listener_registration::reconcile),
+                    error_policy(listener_registration::CONTROLLER),
+                    Arc::clone(&ctx)
+                ),
+                &ctx
             ),
-            &ctx
-        ),
-        drain(
-            rules.run(
-                gatekeeping_rule::reconcile,
-                error_policy(gatekeeping_rule::CONTROLLER),
-                Arc::clone(&ctx)
+            drain(
+                rules.run(
+                    watch::started(rule_queue, gatekeeping_rule::reconcile),
+                    error_policy(gatekeeping_rule::CONTROLLER),
+                    Arc::clone(&ctx)
+                ),
+                &ctx
             ),
-            &ctx
-        ),
-        drift::run(Arc::clone(&ctx), triggers),
-    );
+            drift::run(Arc::clone(&ctx), triggers),
+        );
+    };
+    tokio::join!(secret_watch, controllers);
 }
 
 /// Retries a failed object with its own exponential backoff (or the framework's

@@ -22,6 +22,7 @@ fn context(client: kube::Client) -> Arc<Context> {
         connections: reflector::store().0,
         registrations: reflector::store().0,
         rules: reflector::store().0,
+        secrets: reflector::store().0,
     };
     Arc::new(Context::new(
         client,
@@ -72,10 +73,6 @@ async fn expect(
     body
 }
 
-fn not_found(what: &str) -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": format!("{what} not found")})
-}
-
 #[tokio::test]
 async fn a_missing_secret_sets_secret_not_found_by_server_side_apply_and_waits() {
     let (service, mut server) = pair::<Request<Body>, Response<Body>>();
@@ -86,14 +83,6 @@ async fn a_missing_secret_sets_secret_not_found_by_server_side_apply_and_waits()
         Arc::clone(&ctx),
     ));
 
-    expect(
-        &mut server,
-        Method::GET,
-        "/api/v1/namespaces/ops/secrets/creds",
-        StatusCode::NOT_FOUND,
-        not_found("secrets \"creds\""),
-    )
-    .await;
     let (request, send) = server.next_request().await.expect("the status write");
     assert_eq!(request.method(), Method::PATCH);
     assert_eq!(
@@ -117,7 +106,10 @@ async fn a_missing_secret_sets_secret_not_found_by_server_side_apply_and_waits()
     assert_eq!(ready["type"], "Ready");
     assert_eq!(ready["status"], "False");
     assert_eq!(ready["reason"], "SecretNotFound");
-    assert_eq!(ready["message"], "Secret ops/creds does not exist");
+    assert_eq!(
+        ready["message"],
+        "Secret ops/creds does not exist or lacks the label cxf.dev/credentials=true"
+    );
     assert_eq!(patch["status"]["observedGeneration"], 1);
     assert!(
         patch.get("spec").is_none(),
@@ -160,7 +152,7 @@ async fn an_unchanged_status_is_not_written_again() {
     let condition = crate::resources::conditions::ready(
         false,
         "SecretNotFound",
-        "Secret ops/creds does not exist",
+        "Secret ops/creds does not exist or lacks the label cxf.dev/credentials=true",
         Some(1),
     );
     object.status = Some(
@@ -173,15 +165,7 @@ async fn an_unchanged_status_is_not_written_again() {
         Arc::new(object),
         Arc::clone(&ctx),
     ));
-    expect(
-        &mut server,
-        Method::GET,
-        "/api/v1/namespaces/ops/secrets/creds",
-        StatusCode::NOT_FOUND,
-        not_found("secrets \"creds\""),
-    )
-    .await;
-    // No status PATCH: the next request is the Event.
+    // No Secret GET (the cache is read) and no status PATCH: the next request is the Event.
     expect(
         &mut server,
         Method::POST,

@@ -182,6 +182,7 @@ impl Env {
         let settings = Settings {
             namespaces: vec![ns.name().to_owned()],
             drift_interval: Duration::from_secs(60),
+            concurrency: controller::watch::DEFAULT_CONCURRENCY,
         };
         let controllers = in_process.then(|| {
             tokio::spawn(controller::run(
@@ -219,13 +220,14 @@ impl Env {
         Api::namespaced(self.client.clone(), self.ns.name())
     }
 
-    /// Creates or replaces the Secret `name` with `data`.
+    /// Creates or replaces the Secret `name` with `data`, labelled for the operator to
+    /// read it (`cxf.dev/credentials: "true"`).
     pub async fn secret(&self, name: &str, data: &[(&str, &str)]) {
         let data: serde_json::Map<String, Value> = data
             .iter()
             .map(|(k, v)| ((*k).to_owned(), json!(v)))
             .collect();
-        let body = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data});
+        let body = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "labels": {"cxf.dev/credentials": "true"}}, "stringData": data});
         self.api::<Secret>()
             .patch(
                 name,

@@ -8,3 +8,4 @@ mod env;
 mod gatekeeping_rules;
 mod listener_registrations;
 mod run;
+mod scale;

@@ -1,0 +1,315 @@
+//! The watches the controllers run on, and what they keep.
+//!
+//! - Lean stores: before an object is stored, [`lean`] drops what no reconcile reads:
+//!   `metadata.managedFields` (often the larger part of a small object) and kubectl's
+//!   last-applied annotation (a second copy of the spec).
+//! - Bounded work: each controller runs at most `concurrency` reconciles at once
+//!   (kube-runtime's `controller::Config::concurrency`); the others wait in its queue.
+//! - Observations for the metrics, from the same watch events, without another watch:
+//!   the time from creation to the first Ready, the queue depth, and the resources by
+//!   kind and Ready state (counted from the store at each scrape).
+//! - The Secret cache: one reflector on the Secrets that opted in
+//!   ([`secrets::CREDENTIALS_SELECTOR`](super::secrets::CREDENTIALS_SELECTOR)), shared by
+//!   the reconciles (reads) and the controllers (triggers).
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures::{Stream, StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+
+use crate::metrics::{Queue, ReadyLabels, ResourceMetrics};
+use crate::resources::{FrameworkConnection, GatekeepingRule, ListenerRegistration};
+
+/// Default number of reconciles one controller runs at once.
+pub const DEFAULT_CONCURRENCY: u16 = 16;
+/// How many Secret events the shared Secret stream buffers for its subscribers.
+const SECRET_BUFFER: usize = 256;
+/// kubectl's client-side apply annotation.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what no reconcile reads before `object` is stored.
+pub fn lean<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = &mut meta.annotations {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+/// A kind a controller reconciles, as the watch observes it.
+pub trait Watched:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
+    /// The status of the `Ready` condition, if there is one.
+    fn ready(&self) -> Option<&str>;
+    /// Whether this version shows the resource was Ready before: a Ready after it is
+    /// not a first one.
+    fn was_ready(&self) -> bool;
+}
+
+fn ready_of(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+) -> Option<&str> {
+    conditions
+        .iter()
+        .find(|c| c.type_ == crate::resources::conditions::READY)
+        .map(|c| c.status.as_str())
+}
+
+impl Watched for FrameworkConnection {
+    fn ready(&self) -> Option<&str> {
+        self.status.as_ref().and_then(|s| ready_of(&s.conditions))
+    }
+    fn was_ready(&self) -> bool {
+        self.ready() == Some("True")
+    }
+}
+
+impl Watched for ListenerRegistration {
+    fn ready(&self) -> Option<&str> {
+        self.status.as_ref().and_then(|s| ready_of(&s.conditions))
+    }
+    /// A registration that has a framework id was Ready once (it is set with Ready).
+    fn was_ready(&self) -> bool {
+        self.ready() == Some("True")
+            || self
+                .status
+                .as_ref()
+                .is_some_and(|s| s.external_id.is_some())
+    }
+}
+
+impl Watched for GatekeepingRule {
+    fn ready(&self) -> Option<&str> {
+        self.status.as_ref().and_then(|s| ready_of(&s.conditions))
+    }
+    /// A rule that has a framework id was Ready once (it is set with Ready).
+    fn was_ready(&self) -> bool {
+        self.ready() == Some("True")
+            || self
+                .status
+                .as_ref()
+                .is_some_and(|s| s.external_id.is_some())
+    }
+}
+
+/// Seconds from creation to `now`, if `current` is a first Ready after `previous` (the
+/// version in the store, if any).
+pub fn first_ready<K: Watched>(previous: Option<&K>, current: &K, now: SystemTime) -> Option<f64> {
+    let first = current.ready() == Some("True") && !previous.is_some_and(Watched::was_ready);
+    let created = SystemTime::from(current.meta().creation_timestamp.as_ref()?.0);
+    first.then(|| now.duration_since(created).map_or(0.0, |d| d.as_secs_f64()))
+}
+
+/// A controller of `K` on a lean store, running at most `concurrency` reconciles at once,
+/// with its queue (to wrap the reconcile in [`Queue`]-aware [`started`]). `observe` sees
+/// every watch event of `K` (to keep an index such as `secrets::Readers`).
+pub fn controller<K: Watched>(
+    api: Api<K>,
+    config: watcher::Config,
+    concurrency: u16,
+    metrics: &ResourceMetrics,
+    name: &'static str,
+    observe: impl Fn(&watcher::Event<K>) + Send + 'static,
+) -> (Controller<K>, Queue<ObjectRef<K>>) {
+    let (store, writer) = reflector::store();
+    let queue = metrics.queue(name);
+    let (previous, waiting, observed) = (store.clone(), queue.clone(), metrics.clone());
+    let stream = watcher(api, config)
+        .modify(lean)
+        .inspect_ok(move |event| {
+            follow(&previous, &waiting, &observed, event);
+            observe(event);
+        })
+        .reflect(writer)
+        .applied_objects();
+    count(metrics, store.clone());
+    let controller = Controller::for_stream(stream, store)
+        .with_config(controller::Config::default().concurrency(concurrency));
+    (controller, queue)
+}
+
+/// Updates the queue and the first-Ready histogram from one event, before the store
+/// takes it (the store still holds the previous version).
+fn follow<K: Watched>(
+    store: &Store<K>,
+    queue: &Queue<ObjectRef<K>>,
+    metrics: &ResourceMetrics,
+    event: &watcher::Event<K>,
+) {
+    match event {
+        watcher::Event::Apply(object) | watcher::Event::InitApply(object) => {
+            let key = ObjectRef::from_obj(object);
+            let previous = store.get(&key);
+            if let Some(seconds) = first_ready(previous.as_deref(), object, SystemTime::now()) {
+                metrics.first_ready(kind::<K>(), seconds);
+            }
+            queue.requested(key);
+        }
+        watcher::Event::Delete(object) => queue.done(&ObjectRef::from_obj(object)),
+        watcher::Event::Init | watcher::Event::InitDone => {}
+    }
+}
+
+/// The kind as a `'static` label.
+fn kind<K: Watched>() -> &'static str {
+    match K::kind(&()).as_ref() {
+        "FrameworkConnection" => "FrameworkConnection",
+        "ListenerRegistration" => "ListenerRegistration",
+        "GatekeepingRule" => "GatekeepingRule",
+        _ => "other",
+    }
+}
+
+/// Counts the resources of `store` by Ready state at each scrape.
+fn count<K: Watched>(metrics: &ResourceMetrics, store: Store<K>) {
+    metrics.count(Box::new(move |family| {
+        for object in store.state() {
+            let ready = match object.ready() {
+                Some("True") => "True",
+                Some("False") => "False",
+                _ => "Unknown",
+            };
+            family
+                .get_or_create(&ReadyLabels {
+                    kind: kind::<K>(),
+                    ready,
+                })
+                .inc();
+        }
+    }));
+}
+
+/// `reconcile`, marking the object's queue entry done as it starts.
+pub fn started<K, Ctx, F, Fut>(
+    queue: Queue<ObjectRef<K>>,
+    mut reconcile: F,
+) -> impl FnMut(Arc<K>, Arc<Ctx>) -> Fut
+where
+    K: Watched,
+    F: FnMut(Arc<K>, Arc<Ctx>) -> Fut,
+    Fut: Future,
+{
+    move |object, ctx| {
+        queue.done(&ObjectRef::from_obj(object.as_ref()));
+        reconcile(object, ctx)
+    }
+}
+
+/// The Secret cache of one scope: its store, and a stream to drive (it feeds the store
+/// and the subscribers).
+pub struct SecretCache {
+    /// The Secrets that opted in.
+    pub store: Store<Secret>,
+    writer: Option<reflector::store::Writer<Secret>>,
+    api: Api<Secret>,
+    config: watcher::Config,
+}
+
+impl SecretCache {
+    /// A cache of the Secrets of `api` that carry the opt-in label.
+    pub fn new(api: Api<Secret>, config: watcher::Config) -> Self {
+        let (store, writer) = reflector::store_shared(SECRET_BUFFER);
+        Self {
+            store,
+            writer: Some(writer),
+            api,
+            config: config.labels(super::secrets::CREDENTIALS_SELECTOR),
+        }
+    }
+
+    /// A stream of the Secrets as they change, for a controller's `watches_shared_stream`.
+    pub fn subscribe(&self) -> impl Stream<Item = Arc<Secret>> + Send + 'static {
+        self.writer
+            .as_ref()
+            .and_then(reflector::store::Writer::subscribe)
+            .expect("a shared store, not yet running")
+    }
+
+    /// Runs the watch that fills the store and feeds the subscribers; call once.
+    pub fn run(&mut self) -> impl Future<Output = ()> + Send + 'static {
+        let writer = self.writer.take().expect("SecretCache::run is called once");
+        watcher(self.api.clone(), self.config.clone())
+            .default_backoff()
+            .modify(lean)
+            .reflect_shared(writer)
+            .for_each(|event| async move {
+                if let Err(error) = event {
+                    tracing::warn!(%error, "watching Secrets failed; retrying");
+                }
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn registration(ready: Option<&str>, external_id: Option<&str>) -> ListenerRegistration {
+        let mut status = serde_json::json!({"externalId": external_id});
+        if let Some(ready) = ready {
+            status["conditions"] = serde_json::json!([{"type": "Ready", "status": ready, "reason": "R",
+                "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]);
+        }
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "cxf.dev/v1alpha1", "kind": "ListenerRegistration",
+            "metadata": {"name": "lr", "namespace": "ns", "creationTimestamp": "2026-01-01T00:00:00Z",
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}],
+                "annotations": {LAST_APPLIED: "{}", "cxf.dev/external-id": "7"}},
+            "spec": {"affiliatedApis": [{"apiName": "a", "apiVersion": "v1"}], "listenerUrl": "http://l"},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn lean_drops_managed_fields_and_the_last_applied_copy_only() {
+        let mut object = registration(None, None);
+        lean(&mut object);
+        assert!(object.metadata.managed_fields.is_none());
+        let annotations = object.metadata.annotations.unwrap();
+        assert!(!annotations.contains_key(LAST_APPLIED));
+        assert_eq!(
+            annotations["cxf.dev/external-id"], "7",
+            "the operator's own kept"
+        );
+    }
+
+    #[test]
+    fn a_first_ready_is_one_the_resource_never_had() {
+        let created = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600); // 2026-01-01
+        let now = created + Duration::from_millis(1500);
+        let ready = registration(Some("True"), Some("id-1"));
+        // (previous version, current version) → observed?
+        let cases = [
+            (None, &ready, Some(1.5)),
+            (Some(registration(None, None)), &ready, Some(1.5)),
+            (Some(registration(Some("False"), None)), &ready, Some(1.5)),
+            // Ready again after a failure: it had an id, so it was Ready before.
+            (
+                Some(registration(Some("False"), Some("id-1"))),
+                &ready,
+                None,
+            ),
+            (Some(ready.clone()), &ready, None),
+            (None, &registration(Some("False"), None), None),
+        ];
+        for (i, (previous, current, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                first_ready(previous.as_ref(), current, now),
+                expected,
+                "case {i}"
+            );
+        }
+    }
+}
