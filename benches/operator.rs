@@ -6,7 +6,8 @@
 //! a control plane, installs the CRDs and runs `cargo bench --bench operator -- N` with
 //! `KUBECONFIG` and `CXF_OPERATOR_BIN` set. Every figure comes from the servers' own
 //! counters: the apiserver's `apiserver_request_total` and the simulator's
-//! `/sim/requests`; the peak RSS is the operator's `VmHWM`.
+//! `/sim/requests`; the peak RSS is the operator's `VmHWM`. `CXF_OPERATOR_ARGS` adds flags
+//! to `cxf-operator run` (such as `--concurrency 32`); `CXF_OPERATOR_LOG` keeps its log.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -597,6 +598,7 @@ impl Operator {
         let log = std::fs::File::create(
             std::env::var("CXF_OPERATOR_LOG").unwrap_or_else(|_| "/dev/null".into()),
         )?;
+        let extra = std::env::var("CXF_OPERATOR_ARGS").unwrap_or_default();
         let started = Instant::now();
         let child = Command::new(bin)
             .args([
@@ -607,6 +609,7 @@ impl Operator {
                 "--namespace",
                 NAMESPACE,
             ])
+            .args(extra.split_whitespace())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;

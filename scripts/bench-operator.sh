@@ -10,7 +10,8 @@
 #   scripts/bench-operator.sh [N]        N defaults to 1000
 #
 # Needs what the tests need: the control-plane binaries (scripts/control-plane.sh build),
-# openssl and curl. The operator's log goes to $CXF_OPERATOR_LOG (default: none).
+# openssl and curl. The operator's log goes to $CXF_OPERATOR_LOG (default: none);
+# $CXF_OPERATOR_ARGS adds flags to `cxf-operator run`, such as `--concurrency 32`.
 set -euo pipefail
 
 n=${1:-1000}

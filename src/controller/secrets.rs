@@ -2,9 +2,9 @@
 //!
 //! Secrets are read from a cache, never with a GET per reconcile: one reflector per
 //! watched scope holds the Secrets labelled [`CREDENTIALS_SELECTOR`], the opt-in label a
-//! Secret must carry for the operator to read it (see docs/resources.md, "Secrets"). A
-//! Secret without the label is neither watched nor read: for the operator it does not
-//! exist, and the error says which label is missing.
+//! Secret must carry for the operator to read it (the trust model is in
+//! docs/resources.md). A Secret without the label is neither watched nor read: for the
+//! operator it does not exist, and the error says which label is missing.
 //!
 //! [`Readers`] is the index from a Secret to the resources that reference it, kept from
 //! the resources' own watch events, so a Secret event finds its readers without scanning
