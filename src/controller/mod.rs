@@ -130,15 +130,15 @@ async fn run_scope(
     let (registration_tx, registration_rx) = futures::channel::mpsc::unbounded();
     let (rule_tx, rule_rx) = futures::channel::mpsc::unbounded();
 
-    let connections = connections.watches_shared_stream(secret_cache.subscribe(), move |s| {
-        connection_readers.of(&s.metadata)
-    });
+    let (connection_secret_tx, connection_secret_rx) = futures::channel::mpsc::unbounded();
+    let (registration_secret_tx, registration_secret_rx) = futures::channel::mpsc::unbounded();
+    secret_cache.on_change(watch::trigger(connection_readers, connection_secret_tx));
+    secret_cache.on_change(watch::trigger(registration_readers, registration_secret_tx));
+    let connections = connections.reconcile_on(connection_secret_rx);
 
     let by_connection = stores.registrations.clone();
     let registrations = registrations
-        .watches_shared_stream(secret_cache.subscribe(), move |s| {
-            registration_readers.of(&s.metadata)
-        })
+        .reconcile_on(registration_secret_rx)
         .watches(
             api::<FrameworkConnection>(&client, ns),
             config.clone(),

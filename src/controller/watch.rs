@@ -9,15 +9,16 @@
 //!   the time from creation to the first Ready, the queue depth, and the resources by
 //!   kind and Ready state (counted from the store at each scrape).
 //! - The Secret cache: one reflector on the Secrets that opted in
-//!   ([`secrets::CREDENTIALS_SELECTOR`](super::secrets::CREDENTIALS_SELECTOR)), shared by
-//!   the reconciles (reads) and the controllers (triggers).
+//!   ([`secrets::CREDENTIALS_SELECTOR`](super::secrets::CREDENTIALS_SELECTOR)): the
+//!   reconciles read it, and each listed, changed or deleted Secret triggers the resources
+//!   reading it (found through `secrets::Readers`, not a scan).
 
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -30,8 +31,6 @@ use crate::resources::{FrameworkConnection, GatekeepingRule, ListenerRegistratio
 
 /// Default number of reconciles one controller runs at once.
 pub const DEFAULT_CONCURRENCY: u16 = 16;
-/// How many Secret events the shared Secret stream buffers for its subscribers.
-const SECRET_BUFFER: usize = 256;
 /// kubectl's client-side apply annotation.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -204,48 +203,71 @@ where
     }
 }
 
-/// The Secret cache of one scope: its store, and a stream to drive (it feeds the store
-/// and the subscribers).
+/// What a Secret event triggers: the reconciles of the resources reading it.
+type OnSecret = Box<dyn Fn(&Secret) + Send + Sync>;
+
+/// The Secret cache of one scope: its store, filled by one watch of the Secrets that
+/// opted in, which also tells the controllers which Secret changed or went away.
 pub struct SecretCache {
     /// The Secrets that opted in.
     pub store: Store<Secret>,
     writer: Option<reflector::store::Writer<Secret>>,
     api: Api<Secret>,
     config: watcher::Config,
+    on_change: Vec<OnSecret>,
 }
 
 impl SecretCache {
     /// A cache of the Secrets of `api` that carry the opt-in label.
     pub fn new(api: Api<Secret>, config: watcher::Config) -> Self {
-        let (store, writer) = reflector::store_shared(SECRET_BUFFER);
+        let (store, writer) = reflector::store();
         Self {
             store,
             writer: Some(writer),
             api,
             config: config.labels(super::secrets::CREDENTIALS_SELECTOR),
+            on_change: Vec::new(),
         }
     }
 
-    /// A stream of the Secrets as they change, for a controller's `watches_shared_stream`.
-    pub fn subscribe(&self) -> impl Stream<Item = Arc<Secret>> + Send + 'static {
-        self.writer
-            .as_ref()
-            .and_then(reflector::store::Writer::subscribe)
-            .expect("a shared store, not yet running")
+    /// Calls `f` with every Secret that is listed, changes or is deleted.
+    pub fn on_change(&mut self, f: impl Fn(&Secret) + Send + Sync + 'static) {
+        self.on_change.push(Box::new(f));
     }
 
-    /// Runs the watch that fills the store and feeds the subscribers; call once.
+    /// Runs the watch that fills the store and calls the `on_change` hooks; call once.
     pub fn run(&mut self) -> impl Future<Output = ()> + Send + 'static {
         let writer = self.writer.take().expect("SecretCache::run is called once");
+        let hooks = std::mem::take(&mut self.on_change);
         watcher(self.api.clone(), self.config.clone())
             .default_backoff()
             .modify(lean)
-            .reflect_shared(writer)
-            .for_each(|event| async move {
-                if let Err(error) = event {
-                    tracing::warn!(%error, "watching Secrets failed; retrying");
+            .reflect(writer)
+            .touched_objects()
+            .for_each(move |secret| {
+                match secret {
+                    Ok(secret) => hooks.iter().for_each(|hook| hook(&secret)),
+                    Err(error) => tracing::warn!(%error, "watching Secrets failed; retrying"),
                 }
+                std::future::ready(())
             })
+    }
+}
+
+/// A hook sending the readers `readers` finds for a Secret to a controller's
+/// `reconcile_on` channel.
+pub fn trigger<K>(
+    readers: Arc<super::secrets::Readers<K>>,
+    to: futures::channel::mpsc::UnboundedSender<ObjectRef<K>>,
+) -> impl Fn(&Secret) + Send + Sync + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    move |secret| {
+        for reader in readers.of(&secret.metadata) {
+            // A closed channel: the controller stopped, nothing left to trigger.
+            let _ = to.unbounded_send(reader);
+        }
     }
 }
 
@@ -270,6 +292,38 @@ mod tests {
             "status": status,
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_secret_event_triggers_only_the_resources_reading_it() {
+        let readers = Arc::new(crate::controller::secrets::Readers::new(
+            ListenerRegistration::secret_refs,
+        ));
+        let mut reader = registration(None, None);
+        reader.spec.auth = Some(
+            serde_json::from_value(serde_json::json!({"basic": {
+                "username": {"value": "u"}, "password": {"name": "creds", "key": "password"}}}))
+            .unwrap(),
+        );
+        let mut other = registration(None, None);
+        other.metadata.name = Some("other".into());
+        readers.observe(&watcher::Event::Apply(reader));
+        readers.observe(&watcher::Event::Apply(other));
+        let (tx, mut rx) = futures::channel::mpsc::unbounded();
+        let hook = trigger(readers, tx);
+        let secret = |name: &str| -> Secret {
+            serde_json::from_value(
+                serde_json::json!({"metadata": {"name": name, "namespace": "ns"}}),
+            )
+            .unwrap()
+        };
+        hook(&secret("creds"));
+        hook(&secret("unrelated"));
+        assert_eq!(
+            rx.try_next().unwrap().map(|r| r.name),
+            Some("lr".to_owned())
+        );
+        assert!(rx.try_next().is_err(), "nothing else triggered");
     }
 
     #[test]
