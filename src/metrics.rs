@@ -1,17 +1,22 @@
-//! Prometheus metrics, served on `/metrics`. Labels are low-cardinality: a controller, an
-//! error category, a route template, a method, a status. Never an object name.
+//! Prometheus metrics, served on `/metrics`. Labels are low-cardinality: a controller, a
+//! kind, a Ready state, an error category, a route template, a method, a status. Never an
+//! object name.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::routing::get;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::TypedMetric;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -23,6 +28,9 @@ pub struct Metrics {
     pub reconcile: ReconcileMetrics,
     /// Admin API request counters and latencies.
     pub admin: AdminMetrics,
+    /// The resources: time to first Ready, counts by Ready state, drift corrections,
+    /// queue depth.
+    pub resources: ResourceMetrics,
 }
 
 impl Default for Metrics {
@@ -30,10 +38,12 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("cxf_operator");
         let reconcile = ReconcileMetrics::register(&mut registry);
         let admin = AdminMetrics::register(&mut registry);
+        let resources = ResourceMetrics::register(&mut registry);
         Self {
             registry,
             reconcile,
             admin,
+            resources,
         }
     }
 }
@@ -186,6 +196,160 @@ impl AdminMetrics {
     }
 }
 
+/// Labels of a per-kind metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// `FrameworkConnection`, `ListenerRegistration` or `GatekeepingRule`.
+    pub kind: &'static str,
+}
+
+/// Labels of the resource count.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReadyLabels {
+    /// The kind.
+    pub kind: &'static str,
+    /// The `Ready` condition's status: `True`, `False` or `Unknown` (also: no condition yet).
+    pub ready: &'static str,
+}
+
+/// Adds the resources of one store to the count, by kind and Ready state.
+pub type CountSource = Box<dyn Fn(&Family<ReadyLabels, Gauge>) + Send + Sync>;
+
+/// The resources the operator holds, by kind and Ready state: counted from the
+/// controllers' stores at each scrape, so the figure is never stale.
+#[derive(Clone, Default)]
+pub struct ResourceCounts(Arc<Mutex<Vec<CountSource>>>);
+
+impl std::fmt::Debug for ResourceCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResourceCounts")
+    }
+}
+
+impl Collector for ResourceCounts {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let family = Family::<ReadyLabels, Gauge>::default();
+        for source in self.0.lock().expect("resource counts lock").iter() {
+            source(&family);
+        }
+        let metric = encoder.encode_descriptor(
+            "resources",
+            "Resources the operator watches, by kind and Ready condition status",
+            None,
+            <Family<ReadyLabels, Gauge> as TypedMetric>::TYPE,
+        )?;
+        family.encode(metric)
+    }
+}
+
+type KindHistograms = Family<KindLabels, Histogram, fn() -> Histogram>;
+
+/// Per-kind figures of the resources and the controllers' queues.
+#[derive(Clone)]
+pub struct ResourceMetrics {
+    ready_seconds: KindHistograms,
+    drift_corrections: Family<KindLabels, Counter>,
+    queue_depth: Family<ControllerLabels, Gauge>,
+    counts: ResourceCounts,
+}
+
+impl Default for ResourceMetrics {
+    fn default() -> Self {
+        fn histogram() -> Histogram {
+            // 0.25 s to about 17 minutes.
+            Histogram::new(exponential_buckets(0.25, 2.0, 13))
+        }
+        Self {
+            ready_seconds: Family::new_with_constructor(histogram),
+            drift_corrections: Family::default(),
+            queue_depth: Family::default(),
+            counts: ResourceCounts::default(),
+        }
+    }
+}
+
+impl ResourceMetrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        registry.register(
+            "time_to_first_ready_seconds",
+            "Time from a resource's creation to the first Ready=True this process saw it reach, by kind",
+            metrics.ready_seconds.clone(),
+        );
+        registry.register(
+            "drift_corrections",
+            "Framework objects put back after they drifted (changed or deleted on the framework), by kind",
+            metrics.drift_corrections.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Resources whose change a controller has seen and not yet started to reconcile",
+            metrics.queue_depth.clone(),
+        );
+        registry.register_collector(Box::new(metrics.counts.clone()));
+        metrics
+    }
+
+    /// A resource of `kind` reached Ready for the first time, `seconds` after its creation.
+    pub fn first_ready(&self, kind: &'static str, seconds: f64) {
+        self.ready_seconds
+            .get_or_create(&KindLabels { kind })
+            .observe(seconds.max(0.0));
+    }
+
+    /// A drifted framework object of `kind` was put back.
+    pub fn drift_corrected(&self, kind: &'static str) {
+        self.drift_corrections
+            .get_or_create(&KindLabels { kind })
+            .inc();
+    }
+
+    /// Counts the resources of one store at each scrape.
+    pub fn count(&self, source: CountSource) {
+        self.counts
+            .0
+            .lock()
+            .expect("resource counts lock")
+            .push(source);
+    }
+
+    /// The queue of `controller`: resources waiting for a reconcile.
+    pub fn queue<K: std::hash::Hash + Eq>(&self, controller: &'static str) -> Queue<K> {
+        Queue {
+            pending: Arc::new(Mutex::new(HashSet::new())),
+            depth: self
+                .queue_depth
+                .get_or_create(&ControllerLabels { controller })
+                .clone(),
+        }
+    }
+}
+
+/// The resources a controller has been asked to reconcile and has not started yet (each
+/// once, however many times it was asked: the controller's scheduler merges them too).
+#[derive(Clone)]
+pub struct Queue<K> {
+    pending: Arc<Mutex<HashSet<K>>>,
+    depth: Gauge,
+}
+
+impl<K: std::hash::Hash + Eq> Queue<K> {
+    /// `key` was asked for.
+    pub fn requested(&self, key: K) {
+        let mut pending = self.pending.lock().expect("queue lock");
+        pending.insert(key);
+        self.depth.set(pending.len() as i64);
+    }
+
+    /// The reconcile of `key` started, or `key` is gone.
+    pub fn done(&self, key: &K) {
+        let mut pending = self.pending.lock().expect("queue lock");
+        pending.remove(key);
+        self.depth.set(pending.len() as i64);
+    }
+}
+
 /// Whether the operator is ready: the CRDs are installed and it serves (metrics and the
 /// webhook). Leadership plays no part: a standby replica is ready too.
 #[derive(Clone, Default)]
@@ -256,6 +420,37 @@ mod tests {
         );
         assert!(text.contains(r#"cxf_operator_reconcile_errors_total{controller="listener_registration",category="transient"} 1"#), "{text}");
         assert!(text.contains("cxf_operator_admin_request_duration_seconds_bucket"));
+    }
+
+    #[test]
+    fn encodes_resource_figures_by_kind_and_never_by_name() {
+        let metrics = Metrics::default();
+        metrics.resources.first_ready("ListenerRegistration", 1.2);
+        metrics.resources.drift_corrected("GatekeepingRule");
+        metrics.resources.count(Box::new(|family| {
+            family
+                .get_or_create(&ReadyLabels {
+                    kind: "ListenerRegistration",
+                    ready: "True",
+                })
+                .inc_by(3);
+        }));
+        let queue = metrics.resources.queue::<String>("listener_registration");
+        queue.requested("ns/a".into());
+        queue.requested("ns/a".into());
+        queue.requested("ns/b".into());
+        queue.done(&"ns/b".to_owned());
+        let text = metrics.encode();
+        for expected in [
+            r#"cxf_operator_time_to_first_ready_seconds_bucket{le="2.0",kind="ListenerRegistration"} 1"#,
+            r#"cxf_operator_time_to_first_ready_seconds_bucket{le="1.0",kind="ListenerRegistration"} 0"#,
+            r#"cxf_operator_drift_corrections_total{kind="GatekeepingRule"} 1"#,
+            r#"cxf_operator_resources{kind="ListenerRegistration",ready="True"} 3"#,
+            r#"cxf_operator_queue_depth{controller="listener_registration"} 1"#,
+        ] {
+            assert!(text.contains(expected), "{expected} not in {text}");
+        }
+        assert!(!text.contains("ns/a"));
     }
 
     #[tokio::test]

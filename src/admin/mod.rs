@@ -334,6 +334,10 @@ impl AdminClient {
     /// Sends one request (rate limited, with a bearer token; once more with a new token
     /// after a 401) and turns an error status into [`AdminError::Status`], scrubbed of
     /// the request's secret values (which are returned, for scrubbing the answer).
+    ///
+    /// The request waits for its rate-limiter turn first and takes its token after: a
+    /// token fetched before the wait could expire while the request queues. A 429 slows
+    /// every request of the connection ([`RateLimiter::throttled`]).
     async fn send(
         &self,
         step: &'static str,
@@ -349,9 +353,9 @@ impl AdminClient {
         }
         let mut retried = false;
         loop {
+            self.limiter.acquire().await;
             let token = self.tokens.token(&self.http).await?;
             secrets.add(token.expose());
-            self.limiter.acquire().await;
             let mut request = self
                 .http
                 .request(method.clone(), url.clone())
@@ -371,7 +375,11 @@ impl AdminClient {
             })?;
             let status = answer.status();
             if status.is_success() {
+                self.limiter.succeeded();
                 return Ok((answer, secrets));
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                self.limiter.throttled(retry_after(answer.headers()));
             }
             if status == StatusCode::UNAUTHORIZED && !retried {
                 self.tokens.invalidate().await;
@@ -383,18 +391,18 @@ impl AdminClient {
     }
 }
 
-/// Parses a JSON answer; a parse error is scrubbed of `secrets`.
+/// Parses a JSON answer straight into `T` (no `serde_json::Value` in between, which for a
+/// list of thousands of objects was the largest allocation of a drift check); a parse
+/// error is scrubbed of `secrets`.
 fn decode<T: DeserializeOwned>(
     step: &'static str,
     bytes: &[u8],
     secrets: &RequestSecrets,
 ) -> Result<T, AdminError> {
-    let failed = |e: serde_json::Error| AdminError::Decode {
+    serde_json::from_slice(bytes).map_err(|e| AdminError::Decode {
         step,
         reason: secrets.scrub(&e.to_string()),
-    };
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(failed)?;
-    serde_json::from_value(value).map_err(failed)
+    })
 }
 
 fn not_found_as_none<T>(result: Result<T, AdminError>) -> Result<Option<T>, AdminError> {
@@ -411,12 +419,7 @@ async fn status_error(
     secrets: &RequestSecrets,
 ) -> AdminError {
     let status = answer.status();
-    let retry_after = answer
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = retry_after(answer.headers());
     let reason = match answer.json::<TmfError>().await {
         Ok(tmf) => {
             let mut reason = tmf.reason;
@@ -433,6 +436,15 @@ async fn status_error(
         reason,
         retry_after,
     }
+}
+
+/// `Retry-After` in seconds, if the answer carries one.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 fn method_label(method: &Method) -> &'static str {

@@ -174,3 +174,86 @@ async fn an_unreachable_framework_is_transient() {
     let error = admin.list_rules().await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Transient, "{error}");
 }
+
+/// Tokens that live one second; a request with an older one is refused (and counted).
+#[derive(Default)]
+struct ShortLived {
+    issued: std::sync::Mutex<Vec<std::time::Instant>>,
+    expired: AtomicUsize,
+}
+
+async fn short_token(State(s): State<Arc<ShortLived>>) -> Json<serde_json::Value> {
+    let mut issued = s.issued.lock().unwrap();
+    issued.push(std::time::Instant::now());
+    Json(
+        serde_json::json!({"access_token": format!("t-{}", issued.len() - 1), "token_type": "Bearer", "expires_in": 1}),
+    )
+}
+
+async fn short_list(State(s): State<Arc<ShortLived>>, headers: HeaderMap) -> StatusCode {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer t-"))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap();
+    let issued = s.issued.lock().unwrap()[token];
+    if issued.elapsed() >= Duration::from_secs(1) {
+        s.expired.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::UNAUTHORIZED;
+    }
+    StatusCode::NO_CONTENT
+}
+
+/// 20 requests at 10 per second queue up to 2 s for their turn: each takes its token
+/// after its turn, so none is sent with a token that expired while it waited.
+#[tokio::test]
+async fn requests_take_their_token_after_waiting_for_their_turn() {
+    let state = Arc::new(ShortLived::default());
+    let app = Router::new()
+        .route("/oauth2/token", post(short_token))
+        .route("/admin/{ws}/listenerRegistrations/{id}", patch(short_list))
+        .with_state(Arc::clone(&state));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut admin = client(&gateway, AdminMetrics::default());
+    admin.limiter = RateLimiter::new(10);
+    let admin = Arc::new(admin);
+    let calls: Vec<_> = (0..20)
+        .map(|i| {
+            let admin = Arc::clone(&admin);
+            tokio::spawn(async move {
+                admin
+                    .patch_registration(&format!("lr-{i}"), &json_patch::Patch(Vec::new()))
+                    .await
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        state.expired.load(Ordering::SeqCst),
+        0,
+        "a request was sent with a token that expired while it queued"
+    );
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_429_slows_the_whole_connection() {
+    let (gateway, _state, server) = start().await;
+    let admin = client(&gateway, AdminMetrics::default());
+    assert_eq!(admin.limiter.period(), Duration::from_millis(1));
+    admin
+        .patch_registration("01-lr-1", &json_patch::Patch(Vec::new()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        admin.limiter.period(),
+        Duration::from_millis(2),
+        "the 429 halved the connection's rate"
+    );
+    server.abort();
+}

@@ -26,6 +26,11 @@ pub struct Args {
     /// Drift-check interval of FrameworkConnections that set none, such as `5m`.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     drift_interval: Duration,
+    /// Reconciles each controller runs at once, at most; the other resources wait in its
+    /// queue (metric `cxf_operator_queue_depth`). More is not faster: every reconcile
+    /// shares the connection's rate limit and the apiserver.
+    #[arg(long, default_value_t = controller::watch::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
     /// Run without leader election (a single replica).
     #[arg(long)]
     no_leader_election: bool,
@@ -70,6 +75,7 @@ impl Args {
             log_format,
             namespaces,
             drift_interval,
+            concurrency,
             no_leader_election,
             lease_namespace,
             lease_name,
@@ -167,6 +173,7 @@ impl Args {
             namespaces,
             drift_interval,
             credentials_key,
+            concurrency,
         };
         let controllers = controller::run(client, settings, metrics);
         let code = match (&election, term) {

@@ -43,6 +43,8 @@ pub struct Stores {
     pub registrations: Store<ListenerRegistration>,
     /// GatekeepingRules.
     pub rules: Store<GatekeepingRule>,
+    /// The Secrets that opted in to being read (`secrets::CREDENTIALS_SELECTOR`).
+    pub secrets: Store<k8s_openapi::api::core::v1::Secret>,
 }
 
 /// Where reconciles are requested from outside the watches: the drift loop, a

@@ -103,7 +103,14 @@ async fn connect(
     if !finalizer::has(connection) {
         finalizer::mark(api, connection, None).await?;
     }
-    let config = client_config(connection, &ctx.client, namespace).await?;
+    secrets::ensure_cached(
+        &ctx.client,
+        &ctx.stores.secrets,
+        namespace,
+        connection.secret_refs(),
+    )
+    .await?;
+    let config = client_config(connection, &ctx.stores.secrets, namespace)?;
     let drift_interval = connection
         .spec
         .drift_check_interval
@@ -139,9 +146,9 @@ async fn connect(
 }
 
 /// The client settings of `connection`, with its credentials read from their Secrets.
-async fn client_config(
+fn client_config(
     connection: &FrameworkConnection,
-    client: &kube::Client,
+    cache: &kube::runtime::reflector::Store<k8s_openapi::api::core::v1::Secret>,
     namespace: &str,
 ) -> Result<ClientConfig, Error> {
     let spec = &connection.spec;
@@ -151,10 +158,10 @@ async fn client_config(
                 format!("{}/oauth2/token", spec.gateway_url.trim_end_matches('/'))
             }),
             client_id: oauth.client_id.clone(),
-            client_secret: secrets::read(client, namespace, &oauth.client_secret).await?,
+            client_secret: secrets::read(cache, namespace, &oauth.client_secret)?,
             scope: oauth.scope.clone(),
         },
-        (None, Some(token)) => Credentials::Bearer(secrets::read(client, namespace, token).await?),
+        (None, Some(token)) => Credentials::Bearer(secrets::read(cache, namespace, token)?),
         (None, None) => {
             return Err(Error::ConnectionNotReady(
                 "spec.auth sets neither oauth2 nor bearerToken".into(),

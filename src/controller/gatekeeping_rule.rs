@@ -99,6 +99,7 @@ async fn apply(
                 connection.admin.update_rule(&id, &want).await?;
                 connection.record(&id, Some(*want));
                 let (reason, note) = if drift {
+                    ctx.metrics.resources.drift_corrected("GatekeepingRule");
                     (
                         "Drift",
                         format!("rule {id} was changed on the framework: put back"),

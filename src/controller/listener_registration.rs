@@ -48,7 +48,14 @@ async fn apply(
     status: &mut ListenerRegistrationStatus,
 ) -> Result<Done, Error> {
     let namespace = registration.namespace().unwrap_or_default();
-    let auth = read_auth(registration, &ctx.client, &namespace).await?;
+    secrets::ensure_cached(
+        &ctx.client,
+        &ctx.stores.secrets,
+        &namespace,
+        registration.secret_refs(),
+    )
+    .await?;
+    let auth = read_auth(registration, &ctx.stores.secrets, &namespace)?;
     let hash = credentials::hash(
         &ctx.credentials_key,
         &registration.uid().unwrap_or_default(),
@@ -142,6 +149,9 @@ async fn apply(
                 connection.record(&id, Some(now));
                 status.credentials_hash = Some(hash);
                 let (reason, note) = if drift {
+                    ctx.metrics
+                        .resources
+                        .drift_corrected("ListenerRegistration");
                     (
                         "Drift",
                         format!("registration {id} was changed on the framework: put back"),
@@ -206,6 +216,9 @@ impl Creation<'_> {
             hash,
         } = self;
         if let Some(gone) = &gone {
+            ctx.metrics
+                .resources
+                .drift_corrected("ListenerRegistration");
             ctx.event(
                 registration,
                 true,
@@ -306,9 +319,9 @@ fn holder(ctx: &Context, registration: &ListenerRegistration, id: &str) -> Optio
 }
 
 /// The credentials, read from their Secrets.
-async fn read_auth(
+fn read_auth(
     registration: &ListenerRegistration,
-    client: &kube::Client,
+    cache: &kube::runtime::reflector::Store<k8s_openapi::api::core::v1::Secret>,
     namespace: &str,
 ) -> Result<Option<ListenerAuth>, Error> {
     let Some(auth) = &registration.spec.auth else {
@@ -318,16 +331,16 @@ async fn read_auth(
         return Ok(Some(ListenerAuth::OidcClientCredentials(
             model::OidcClientCredentials {
                 identity_uri: oidc.identity_uri.clone(),
-                client_id: secrets::read_value(client, namespace, &oidc.client_id).await?,
-                client_secret: Some(secrets::read(client, namespace, &oidc.client_secret).await?),
+                client_id: secrets::read_value(cache, namespace, &oidc.client_id)?,
+                client_secret: Some(secrets::read(cache, namespace, &oidc.client_secret)?),
                 scope: oidc.scope.clone(),
             },
         )));
     }
     if let Some(basic) = &auth.basic {
         return Ok(Some(ListenerAuth::Basic(model::BasicAuth {
-            username: secrets::read_value(client, namespace, &basic.username).await?,
-            password: Some(secrets::read(client, namespace, &basic.password).await?),
+            username: secrets::read_value(cache, namespace, &basic.username)?,
+            password: Some(secrets::read(cache, namespace, &basic.password)?),
         })));
     }
     Ok(None)

@@ -14,6 +14,7 @@ pub mod listener_registration;
 pub mod outcome;
 pub mod secrets;
 pub mod state;
+pub mod watch;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -21,10 +22,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tracing::warn;
@@ -34,7 +34,6 @@ pub use error::Error;
 pub use framework_object::FrameworkObject;
 
 use crate::metrics::Metrics;
-use crate::resources::secret_ref::SecretKeyRef;
 use crate::resources::{FrameworkConnection, GatekeepingRule, ListenerRegistration};
 
 /// What the controllers watch and how often they check for drift.
@@ -46,6 +45,8 @@ pub struct Settings {
     pub drift_interval: Duration,
     /// Key of `status.credentialsHash`, from [`hash_key::ensure`].
     pub credentials_key: crate::desired::credentials::HashKey,
+    /// Reconciles each controller runs at once, at most (`--concurrency`).
+    pub concurrency: u16,
 }
 
 /// Runs the controllers until they stop (they do not, short of a fatal watch error).
@@ -61,6 +62,7 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
             namespace,
             settings.drift_interval,
             settings.credentials_key.clone(),
+            settings.concurrency,
             Arc::clone(&metrics),
         )
     });
@@ -77,30 +79,6 @@ where
     }
 }
 
-/// The resources of `store` reading a Secret named `secret` in its namespace.
-fn readers<K>(
-    store: &kube::runtime::reflector::Store<K>,
-    secret: &kube::core::ObjectMeta,
-    refs: impl Fn(&K) -> Vec<&SecretKeyRef>,
-) -> Vec<ObjectRef<K>>
-where
-    K: Resource<DynamicType = ()> + Clone + 'static,
-{
-    let (Some(namespace), Some(name)) = (secret.namespace.as_deref(), secret.name.as_deref())
-    else {
-        return Vec::new();
-    };
-    store
-        .state()
-        .iter()
-        .filter(|obj| {
-            obj.meta().namespace.as_deref() == Some(namespace)
-                && refs(obj).iter().any(|r| r.name == name)
-        })
-        .map(|obj| ObjectRef::from_obj(obj.as_ref()))
-        .collect()
-}
-
 /// The resources of `store` using connection `c`, to reconcile.
 fn users_of<K: FrameworkObject>(store: &Store<K>, c: &FrameworkConnection) -> Vec<ObjectRef<K>> {
     framework_object::users(store, &ObjectRef::from_obj(c))
@@ -115,21 +93,52 @@ async fn run_scope(
     namespace: Option<String>,
     drift_interval: Duration,
     credentials_key: crate::desired::credentials::HashKey,
+    concurrency: u16,
     metrics: Arc<Metrics>,
 ) {
     let ns = namespace.as_deref();
     let config = watcher::Config::default().any_semantic();
-    let connections = Controller::new(api::<FrameworkConnection>(&client, ns), config.clone());
-    let (registrations_store, registrations_changed) =
-        spec_changes(api::<ListenerRegistration>(&client, ns), config.clone());
-    let registrations = Controller::for_stream(registrations_changed, registrations_store);
-    let (rules_store, rules_changed) =
-        spec_changes(api::<GatekeepingRule>(&client, ns), config.clone());
-    let rules = Controller::for_stream(rules_changed, rules_store);
+    let mut secret_cache = watch::SecretCache::new(api::<Secret>(&client, ns), config.clone());
+    let connection_readers = Arc::new(secrets::Readers::new(FrameworkConnection::secret_refs));
+    let registration_readers = Arc::new(secrets::Readers::new(ListenerRegistration::secret_refs));
+    let (connections, connection_queue) = {
+        let readers = Arc::clone(&connection_readers);
+        watch::controller(
+            api::<FrameworkConnection>(&client, ns),
+            config.clone(),
+            concurrency,
+            &metrics.resources,
+            framework_connection::CONTROLLER,
+            false,
+            move |event| readers.observe(event),
+        )
+    };
+    let (registrations, registration_queue) = {
+        let readers = Arc::clone(&registration_readers);
+        watch::controller(
+            api::<ListenerRegistration>(&client, ns),
+            config.clone(),
+            concurrency,
+            &metrics.resources,
+            listener_registration::CONTROLLER,
+            true,
+            move |event| readers.observe(event),
+        )
+    };
+    let (rules, rule_queue) = watch::controller(
+        api::<GatekeepingRule>(&client, ns),
+        config.clone(),
+        concurrency,
+        &metrics.resources,
+        gatekeeping_rule::CONTROLLER,
+        true,
+        |_| {},
+    );
     let stores = Stores {
         connections: connections.store(),
         registrations: registrations.store(),
         rules: rules.store(),
+        secrets: secret_cache.store.clone(),
     };
     let (registration_tx, registration_rx) = futures::channel::mpsc::unbounded();
     let (rule_tx, rule_rx) = futures::channel::mpsc::unbounded();
@@ -148,23 +157,17 @@ async fn run_scope(
         credentials_key,
     ));
 
-    let store = stores.connections.clone();
+    let (connection_secret_tx, connection_secret_rx) = futures::channel::mpsc::unbounded();
+    let (registration_secret_tx, registration_secret_rx) = futures::channel::mpsc::unbounded();
+    secret_cache.on_change(watch::trigger(connection_readers, connection_secret_tx));
+    secret_cache.on_change(watch::trigger(registration_readers, registration_secret_tx));
     let connections = connections
-        .watches(
-            api::<PartialObjectMeta<Secret>>(&client, ns),
-            config.clone(),
-            move |s| readers(&store, &s.metadata, FrameworkConnection::secret_refs),
-        )
+        .reconcile_on(connection_secret_rx)
         .reconcile_on(connection_rx);
 
-    let store = stores.registrations.clone();
     let by_connection = stores.registrations.clone();
     let registrations = registrations
-        .watches(
-            api::<PartialObjectMeta<Secret>>(&client, ns),
-            config.clone(),
-            move |s| readers(&store, &s.metadata, ListenerRegistration::secret_refs),
-        )
+        .reconcile_on(registration_secret_rx)
         .watches(
             api::<FrameworkConnection>(&client, ns),
             config.clone(),
@@ -217,27 +220,39 @@ async fn run_scope(
         )
         .reconcile_on(rule_rx);
 
-    tokio::join!(
-        drive(
-            connections,
-            framework_connection::reconcile,
-            framework_connection::CONTROLLER,
-            Arc::clone(&ctx)
-        ),
-        drive(
-            registrations,
-            framework_object::reconcile::<ListenerRegistration>,
-            listener_registration::CONTROLLER,
-            Arc::clone(&ctx)
-        ),
-        drive(
-            rules,
-            framework_object::reconcile::<GatekeepingRule>,
-            gatekeeping_rule::CONTROLLER,
-            Arc::clone(&ctx)
-        ),
-        drift::run(Arc::clone(&ctx)),
-    );
+    // The Secret cache fills before any reconcile reads it.
+    let secrets_cache = secret_cache.store.clone();
+    let secret_watch = secret_cache.run();
+    let controllers = async move {
+        if secrets_cache.wait_until_ready().await.is_err() {
+            return;
+        }
+        tokio::join!(
+            drive(
+                connections,
+                watch::started(connection_queue, framework_connection::reconcile),
+                framework_connection::CONTROLLER,
+                Arc::clone(&ctx)
+            ),
+            drive(
+                registrations,
+                watch::started(
+                    registration_queue,
+                    framework_object::reconcile::<ListenerRegistration>
+                ),
+                listener_registration::CONTROLLER,
+                Arc::clone(&ctx)
+            ),
+            drive(
+                rules,
+                watch::started(rule_queue, framework_object::reconcile::<GatekeepingRule>),
+                gatekeeping_rule::CONTROLLER,
+                Arc::clone(&ctx)
+            ),
+            drift::run(Arc::clone(&ctx)),
+        );
+    };
+    tokio::join!(secret_watch, controllers);
 }
 
 /// Runs `controller` with `reconcile` until it stops.
@@ -259,31 +274,6 @@ async fn drive<K, R, F>(
             }
         })
         .await;
-}
-
-/// The objects of `api` in a reflector store, and the stream of those whose spec,
-/// annotations or deletion changed: a status write (the operator's own, after a failure
-/// too) does not trigger a reconcile, so the backoff holds.
-fn spec_changes<K>(
-    api: Api<K>,
-    config: watcher::Config,
-) -> (
-    Store<K>,
-    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-)
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-{
-    let (store, writer) = reflector::store();
-    let changes = watcher(api, config)
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(
-            predicates::generation.combine(predicates::annotations),
-            Default::default(),
-        );
-    (store, changes)
 }
 
 /// A failure that escaped the outcome report (its own status write failed): retried

@@ -22,6 +22,7 @@ fn context(client: kube::Client) -> Arc<Context> {
         connections: reflector::store().0,
         registrations: reflector::store().0,
         rules: reflector::store().0,
+        secrets: reflector::store().0,
     };
     let triggers = Triggers {
         registrations: futures::channel::mpsc::unbounded().0,
@@ -93,14 +94,6 @@ async fn a_missing_secret_sets_secret_not_found_by_server_side_apply_and_waits()
         Arc::clone(&ctx),
     ));
 
-    expect(
-        &mut server,
-        Method::GET,
-        "/api/v1/namespaces/ops/secrets/creds",
-        StatusCode::NOT_FOUND,
-        not_found("secrets \"creds\""),
-    )
-    .await;
     let (request, send) = server.next_request().await.expect("the status write");
     assert_eq!(request.method(), Method::PATCH);
     assert_eq!(
@@ -124,7 +117,10 @@ async fn a_missing_secret_sets_secret_not_found_by_server_side_apply_and_waits()
     assert_eq!(ready["type"], "Ready");
     assert_eq!(ready["status"], "False");
     assert_eq!(ready["reason"], "SecretNotFound");
-    assert_eq!(ready["message"], "Secret ops/creds does not exist");
+    assert_eq!(
+        ready["message"],
+        "Secret ops/creds does not exist or lacks the label cxf.dev/credentials=true"
+    );
     assert_eq!(patch["status"]["observedGeneration"], 1);
     assert!(
         patch.get("spec").is_none(),
@@ -167,7 +163,7 @@ async fn an_unchanged_status_is_not_written_again_nor_reported_again() {
     let condition = crate::resources::conditions::ready(
         false,
         "SecretNotFound",
-        "Secret ops/creds does not exist",
+        "Secret ops/creds does not exist or lacks the label cxf.dev/credentials=true",
         Some(1),
     );
     object.status = Some(

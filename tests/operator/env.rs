@@ -174,6 +174,7 @@ fn controllers(client: &Client, namespace: &str) -> tokio::task::JoinHandle<()> 
         namespaces: vec![namespace.to_owned()],
         drift_interval: Duration::from_secs(60),
         credentials_key: cxf_operator::desired::credentials::HashKey::generate(),
+        concurrency: controller::watch::DEFAULT_CONCURRENCY,
     };
     tokio::spawn(controller::run(
         client.clone(),
@@ -249,7 +250,8 @@ impl Env {
         Api::namespaced(self.client.clone(), self.ns.name())
     }
 
-    /// Creates or replaces the Secret `name` with `data`.
+    /// Creates or replaces the Secret `name` with `data`, labelled for the operator to
+    /// read it (`cxf.dev/credentials: "true"`).
     pub async fn secret(&self, name: &str, data: &[(&str, &str)]) {
         let data: serde_json::Map<String, Value> = data
             .iter()

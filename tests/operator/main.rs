@@ -9,3 +9,4 @@ mod gatekeeping_rules;
 mod guarantees;
 mod listener_registrations;
 mod run;
+mod scale;

@@ -300,6 +300,7 @@ async fn the_operator_reads_no_secret_without_the_opt_in_label() {
         namespaces: vec![ns.name().to_owned()],
         drift_interval: Duration::from_secs(60),
         credentials_key: HashKey::generate(),
+        concurrency: controller::watch::DEFAULT_CONCURRENCY,
     };
     let controllers = tokio::spawn(controller::run(
         admin.clone(),
