@@ -91,11 +91,16 @@ impl Args {
                 return ExitCode::FAILURE;
             }
         };
-        if let Err(e) =
-            controller::crds_installed(&client, namespaces.first().map(String::as_str)).await
-        {
-            error!(error = %e, "the CRDs are not installed: run `cxf-operator crds | kubectl apply -f -` (or install the Helm chart) and start again");
-            return ExitCode::from(2);
+        match controller::crds_installed(&client, namespaces.first().map(String::as_str)).await {
+            Ok(()) => {}
+            Err(e @ controller::CrdCheckError::Missing { .. }) => {
+                error!(error = %e, "the CRDs are not installed: run `cxf-operator crds | kubectl apply -f -` (or install the Helm chart) and start again");
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                error!(error = %e, "checking that the CRDs are installed failed");
+                return ExitCode::FAILURE;
+            }
         }
         let metrics = Arc::new(Metrics::default());
         let readiness = Readiness::default();

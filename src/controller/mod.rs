@@ -290,26 +290,57 @@ where
     }
 }
 
+/// Why the CRD check failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CrdCheckError {
+    /// The apiserver does not serve the kind: its CRD is not installed.
+    #[error("the CRD of {plural} is not installed: {source}")]
+    Missing {
+        /// The kind's plural.
+        plural: String,
+        /// The apiserver's 404.
+        #[source]
+        source: kube::Error,
+    },
+    /// The list call failed otherwise (the apiserver unreachable or failing, RBAC): the
+    /// CRDs may well be there.
+    #[error("listing {plural} failed: {source}")]
+    Failed {
+        /// The kind's plural.
+        plural: String,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+}
+
 /// Whether the CRDs are installed: each kind answers a list call, in `namespace` (the
-/// first watched one, for a namespaced install's RBAC) or cluster-wide.
-pub async fn crds_installed(client: &Client, namespace: Option<&str>) -> Result<(), String> {
+/// first watched one, for a namespaced install's RBAC) or cluster-wide. Only a 404 means
+/// a CRD is missing.
+pub async fn crds_installed(client: &Client, namespace: Option<&str>) -> Result<(), CrdCheckError> {
     check::<FrameworkConnection>(client, namespace).await?;
     check::<ListenerRegistration>(client, namespace).await?;
     check::<GatekeepingRule>(client, namespace).await
 }
 
-async fn check<K>(client: &Client, namespace: Option<&str>) -> Result<(), String>
+async fn check<K>(client: &Client, namespace: Option<&str>) -> Result<(), CrdCheckError>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
         + DeserializeOwned
         + Debug,
 {
-    api::<K>(client, namespace)
+    let plural = K::plural(&()).into_owned();
+    match api::<K>(client, namespace)
         .list_metadata(&kube::api::ListParams::default().limit(1))
         .await
-        .map(drop)
-        .map_err(|e| format!("{}: {e}", K::plural(&())))
+    {
+        Ok(_) => Ok(()),
+        Err(source) if matches!(&source, kube::Error::Api(status) if status.code == 404) => {
+            Err(CrdCheckError::Missing { plural, source })
+        }
+        Err(source) => Err(CrdCheckError::Failed { plural, source }),
+    }
 }
 
 #[cfg(test)]

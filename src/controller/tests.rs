@@ -220,3 +220,30 @@ async fn backoff_doubles_per_failure_never_below_retry_after_and_resets() {
     ctx.reset_backoff(&object);
     assert_eq!(ctx.backoff(&object, None), Duration::from_secs(2));
 }
+
+#[tokio::test]
+async fn the_crd_check_tells_a_missing_crd_from_an_apiserver_that_failed() {
+    for (status, missing) in [
+        (StatusCode::NOT_FOUND, true),
+        (StatusCode::SERVICE_UNAVAILABLE, false),
+    ] {
+        let (service, mut server) = pair::<Request<Body>, Response<Body>>();
+        let client = kube::Client::new(service, "default");
+        let check = tokio::spawn(async move { super::crds_installed(&client, Some("ops")).await });
+        let answer = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": status.as_u16(), "message": "answer"});
+        expect(
+            &mut server,
+            Method::GET,
+            "/apis/cxf.dev/v1alpha1/namespaces/ops/frameworkconnections",
+            status,
+            answer,
+        )
+        .await;
+        let error = check.await.unwrap().expect_err("the check fails");
+        assert_eq!(
+            matches!(error, super::CrdCheckError::Missing { .. }),
+            missing,
+            "{status}: {error}"
+        );
+    }
+}
