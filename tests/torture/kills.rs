@@ -28,9 +28,11 @@ pub async fn kill_at_random(
     kills
 }
 
-/// How long `n` resources may take to settle once the kills stop.
+/// How long `n` resources may take to settle once the kills stop: longer than the
+/// longest retry delay (300 s, `controller::context`), which a resource that met several
+/// injected faults in a row may be waiting out; the wait ends as soon as all are Ready.
 pub fn settle(n: usize) -> Duration {
-    Duration::from_secs(60 + n as u64 / 2)
+    Duration::from_secs(330 + n as u64 / 2)
 }
 
 #[tokio::test]
