@@ -361,6 +361,11 @@ impl Readiness {
         self.0.store(true, Ordering::SeqCst);
     }
 
+    /// Marks the operator not ready (it is stopping).
+    pub fn set_not_ready(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+
     /// Whether the operator is ready.
     pub fn is_ready(&self) -> bool {
         self.0.load(Ordering::SeqCst)

@@ -206,13 +206,25 @@ impl Args {
                 () = &mut shutdown => ExitCode::SUCCESS,
             },
         };
-        server.abort();
         if let Some(webhook) = webhook {
+            if code == ExitCode::SUCCESS {
+                // Stopping on a signal: not ready at once, but keep answering admissions
+                // until the endpoint removal reaches the apiserver, or a rolling update
+                // refuses requests sent to this replica meanwhile.
+                readiness.set_not_ready();
+                info!(drain = ?WEBHOOK_DRAIN, "stopping: not ready; the webhook answers while the endpoint goes away");
+                tokio::time::sleep(WEBHOOK_DRAIN).await;
+            }
             webhook.abort();
         }
+        server.abort();
         code
     }
 }
+
+/// How long a replica stopping on SIGTERM keeps serving the webhook after it turned not
+/// ready (the pod's termination grace period is 30 s by default).
+const WEBHOOK_DRAIN: Duration = Duration::from_secs(5);
 
 /// How long a stopping leader tries to release its Lease.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
