@@ -8,6 +8,9 @@
 //! counters: the apiserver's `apiserver_request_total` and the simulator's
 //! `/sim/requests`; the peak RSS is the operator's `VmHWM`. `CXF_OPERATOR_ARGS` adds flags
 //! to `cxf-operator run` (such as `--concurrency 32`); `CXF_OPERATOR_LOG` keeps its log.
+//! The CPU seconds each process used in a phase come from `/proc/PID/stat` (the control
+//! plane's PIDs from `CXF_CONTROL_PLANE_DIR`); `CXF_BENCH_COLD_ONLY=1` stops after the
+//! cold start.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
@@ -70,8 +73,25 @@ async fn main() -> Result<()> {
     namespace(&client, FLOOR_NAMESPACE).await?;
 
     // The floor: N POSTs to the simulator plus N object writes to the apiserver.
+    let mut processes = Processes::of_control_plane()?;
+    processes.add("simulator", sim.child.id());
+    processes.add("bench driver", std::process::id());
+    let cpu = processes.cpu();
     let floor = floor(&client, &http, &sim, n).await?;
-    println!("floor: {:.2} s", floor.as_secs_f64());
+    println!(
+        "floor: {:.2} s (N POSTs to the simulator + N creates)",
+        floor.as_secs_f64()
+    );
+    processes.print_since(&cpu, floor);
+    // The least any operator keeping the create-exactly-once contract does per object.
+    let cpu = processes.cpu();
+    let contract = contract_floor(&client, &http, &sim, n).await?;
+    println!(
+        "floor of the contract: {:.2} s (N POSTs + per object a metadata PATCH before the POST and a status apply after; no Event, no watch)",
+        contract.as_secs_f64()
+    );
+    processes.print_since(&cpu, contract);
+    let floor = Floors { floor, contract };
     sim.reset(&http).await?;
 
     // N ListenerRegistrations, then the operator.
@@ -85,14 +105,21 @@ async fn main() -> Result<()> {
     let ready = ReadyWatch::start(client.clone()).await;
     let before = ApiCounts::read(&client).await?;
     let since = unix_ms();
+    let cpu = processes.cpu();
     let operator = Operator::start(&bin)?;
+    processes.add("operator", operator.child.id());
     let cold = ready.wait("lr-", n, operator.started).await?;
     let after = ApiCounts::read(&client).await?;
     let admin = sim.admin_calls(&http, since).await?;
     let rss_cold = operator.rss();
     println!("\ncold start: {n} existing objects, operator started");
-    print_phase(floor, &cold, &before.delta(&after), &admin, n);
+    print_phase(&floor, &cold, &before.delta(&after), &admin, n);
     println!("peak RSS (VmHWM): {}", rss_cold.0);
+    processes.print_since(&cpu, cold.all);
+    events_written(&client, &before, n, operator.started).await?;
+    if std::env::var_os("CXF_BENCH_COLD_ONLY").is_some() {
+        return Ok(());
+    }
 
     // Steady state.
     let since = unix_ms();
@@ -108,13 +135,16 @@ async fn main() -> Result<()> {
     // The warm case: N more applied while the operator runs.
     let before = ApiCounts::read(&client).await?;
     let since = unix_ms();
+    let cpu = processes.cpu();
     let started = Instant::now();
     create_registrations(&client, "warm", n).await?;
     let warm = ready.wait("warm-", n, started).await?;
     let after = ApiCounts::read(&client).await?;
     let admin = sim.admin_calls(&http, since).await?;
     println!("\nwarm: {n} objects applied while the operator runs (times from the first create)");
-    print_phase(floor, &warm, &before.delta(&after), &admin, n);
+    print_phase(&floor, &warm, &before.delta(&after), &admin, n);
+    events_written(&client, &before, n, started).await?;
+    processes.print_since(&cpu, warm.all);
     let rss = operator.rss();
     println!("peak RSS (VmHWM): {}, RSS now (VmRSS): {}", rss.0, rss.1);
     println!("load average at the end: {}", load());
@@ -122,8 +152,42 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-fn print_phase(
+/// Waits until the operator has written an Event per object since `before` (they are
+/// written in the background, after Ready), and prints when.
+async fn events_written(
+    client: &Client,
+    before: &ApiCounts,
+    n: usize,
+    start: Instant,
+) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let written = before.delta(&ApiCounts::read(client).await?).event_writes;
+        if written >= n {
+            println!(
+                "all {n} Events written {:.2} s after the start",
+                start.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            println!("only {written} of {n} Events written after 300 s");
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The two floors of the run.
+struct Floors {
+    /// N POSTs + N creates.
     floor: Duration,
+    /// N POSTs + 2N updates.
+    contract: Duration,
+}
+
+fn print_phase(
+    floor: &Floors,
     times: &Times,
     api: &ApiDelta,
     admin: &BTreeMap<String, usize>,
@@ -132,9 +196,10 @@ fn print_phase(
     let per = |count: usize| count as f64 / n as f64;
     println!("start → first Ready: {:.2} s", times.first.as_secs_f64());
     println!(
-        "start → all Ready: {:.2} s ({:.1}× the floor)",
+        "start → all Ready: {:.2} s ({:.1}× the floor, {:.1}× the floor of the contract)",
         times.all.as_secs_f64(),
-        times.all.as_secs_f64() / floor.as_secs_f64()
+        times.all.as_secs_f64() / floor.floor.as_secs_f64(),
+        times.all.as_secs_f64() / floor.contract.as_secs_f64()
     );
     println!(
         "apiserver writes per object by the operator: {:.2} ({})",
@@ -151,6 +216,81 @@ fn print_phase(
         per(admin.values().sum()),
         describe(admin)
     );
+    // Every request of the phase, by anyone (this bench's readiness watch included),
+    // that came at least once per 100 objects.
+    let frequent: BTreeMap<String, usize> = api
+        .all
+        .iter()
+        .filter(|(_, count)| **count * 100 >= n)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    println!(
+        "apiserver requests (≥ 1 per 100 objects): {}",
+        describe(&frequent)
+    );
+}
+
+/// The processes whose CPU time the bench reports, by name.
+struct Processes(Vec<(&'static str, u32)>);
+
+impl Processes {
+    /// The apiserver, etcd and controller manager of the control plane in `CXF_CONTROL_PLANE_DIR`.
+    fn of_control_plane() -> Result<Self> {
+        let dir = std::env::var("CXF_CONTROL_PLANE_DIR")
+            .map_err(|_| "CXF_CONTROL_PLANE_DIR is not set: run scripts/bench-operator.sh")?;
+        let mut processes = Self(Vec::new());
+        for name in ["kube-apiserver", "etcd", "kube-controller-manager"] {
+            let pid = std::fs::read_to_string(format!("{dir}/{name}.pid"))?;
+            processes.add(name, pid.trim().parse()?);
+        }
+        Ok(processes)
+    }
+
+    fn add(&mut self, name: &'static str, pid: u32) {
+        self.0.push((name, pid));
+    }
+
+    /// CPU seconds (user + system) used so far, per process.
+    fn cpu(&self) -> Vec<f64> {
+        self.0.iter().map(|(_, pid)| cpu_seconds(*pid)).collect()
+    }
+
+    /// The CPU seconds each process used since `before`, during `elapsed`.
+    fn print_since(&self, before: &[f64], elapsed: Duration) {
+        let now = self.cpu();
+        let used: Vec<String> = self
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| {
+                let spent = now[i] - before.get(i).copied().unwrap_or(0.0);
+                format!("{name} {spent:.1}")
+            })
+            .collect();
+        let available = elapsed.as_secs_f64()
+            * std::thread::available_parallelism().map_or(1.0, |n| usize::from(n) as f64);
+        println!(
+            "CPU seconds: {} (of {available:.1} on all cores)",
+            used.join(", ")
+        );
+    }
+}
+
+/// User + system CPU seconds of process `pid` (0 once it is gone).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) in parentheses: utime and
+    // stime are the 14th and 15th fields of the line, in clock ticks (100 per second).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn describe(counts: &BTreeMap<String, usize>) -> String {
@@ -218,6 +358,67 @@ fn registration_body(name: &str) -> Result<ListenerRegistration> {
     }))?)
 }
 
+/// N × (a metadata PATCH of a floor object, a POST to the simulator, a status apply of
+/// that object), 16 at a time: the requests the operator's create-exactly-once contract
+/// makes per new object (`reconcile::listener_registration`), without the Event.
+async fn contract_floor(
+    client: &Client,
+    http: &reqwest::Client,
+    sim: &Simulator,
+    n: usize,
+) -> Result<Duration> {
+    let token = sim.token(http).await?;
+    let api: Api<ListenerRegistration> = Api::namespaced(client.clone(), FLOOR_NAMESPACE);
+    let started = Instant::now();
+    in_parallel(n, |i| {
+        let (api, http, token) = (&api, http, &token);
+        async move {
+            let name = format!("floor-{i}");
+            let url = format!("http://{name}.contract.svc:8080/events");
+            let marker = json!({"metadata": {"annotations": {"bench.cxf.dev/pending": url}}});
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(&marker))
+                .await?;
+            let answer = http
+                .post(format!(
+                    "{}/admin/{WORKSPACE}/listenerRegistrations",
+                    sim.base
+                ))
+                .bearer_auth(token)
+                .json(&wire_registration(&url))
+                .send()
+                .await?;
+            if !answer.status().is_success() {
+                return Err(format!("floor POST: {}", answer.status()).into());
+            }
+            let status = json!({
+                "apiVersion": "cxf.dev/v1alpha1", "kind": "ListenerRegistration",
+                "status": {"externalId": format!("c{i}"), "observedGeneration": 1, "conditions": [{
+                    "type": "Ready", "status": "True", "reason": "Synced", "message": "in sync",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}]}
+            });
+            api.patch_status(
+                &name,
+                &PatchParams::apply("bench").force(),
+                &Patch::Apply(&status),
+            )
+            .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    Ok(started.elapsed())
+}
+
+/// The framework's JSON of a registration of `url`.
+fn wire_registration(url: &str) -> Value {
+    json!({
+        "affiliated-apis": [{"api-name": "taxCalculation", "api-number": "orcl-200", "api-version": "v1",
+            "query": "/eventType eq \"TaxEvent1\""}],
+        "listener-locality": {"external-listener": {"listener-url": url}},
+        "type": "external"
+    })
+}
+
 /// N × (one POST to the simulator, one object written to the apiserver), 16 at a time.
 async fn floor(
     client: &Client,
@@ -232,14 +433,12 @@ async fn floor(
         let (api, http, token) = (&api, http, &token);
         async move {
             let name = format!("floor-{i}");
-            let wire = json!({
-                "affiliated-apis": [{"api-name": "taxCalculation", "api-number": "orcl-200", "api-version": "v1",
-                    "query": "/eventType eq \"TaxEvent1\""}],
-                "listener-locality": {"external-listener": {"listener-url": format!("http://{name}.bench.svc:8080/events")}},
-                "type": "external"
-            });
+            let wire = wire_registration(&format!("http://{name}.bench.svc:8080/events"));
             let answer = http
-                .post(format!("{}/admin/{WORKSPACE}/listenerRegistrations", sim.base))
+                .post(format!(
+                    "{}/admin/{WORKSPACE}/listenerRegistrations",
+                    sim.base
+                ))
                 .bearer_auth(token)
                 .json(&wire)
                 .send()
@@ -399,12 +598,16 @@ struct ApiCounts {
     /// `VERB` or `VERB/subresource` → count, for listenerregistrations.
     registrations: BTreeMap<String, f64>,
     events: BTreeMap<String, f64>,
+    /// `VERB resource[/subresource]` → count, every resource.
+    all: BTreeMap<String, f64>,
     server_errors: f64,
 }
 
 struct ApiDelta {
     registration_writes: BTreeMap<String, usize>,
     event_writes: usize,
+    /// Every request of the phase, `VERB resource[/subresource]` → count.
+    all: BTreeMap<String, usize>,
     server_errors: usize,
 }
 
@@ -415,6 +618,7 @@ impl ApiCounts {
         let mut counts = Self {
             registrations: BTreeMap::new(),
             events: BTreeMap::new(),
+            all: BTreeMap::new(),
             server_errors: 0.0,
         };
         for line in text
@@ -443,7 +647,17 @@ impl ApiCounts {
             } else {
                 format!("{verb}/{subresource}")
             };
-            match label("resource").as_str() {
+            let resource = label("resource");
+            let path = if subresource.is_empty() {
+                resource.clone()
+            } else {
+                format!("{resource}/{subresource}")
+            };
+            *counts
+                .all
+                .entry(format!("{} {path}", label("verb")))
+                .or_default() += value;
+            match resource.as_str() {
                 "listenerregistrations" => *counts.registrations.entry(key).or_default() += value,
                 "events" => *counts.events.entry(key).or_default() += value,
                 _ => {}
@@ -477,9 +691,16 @@ impl ApiCounts {
             .filter(|k| *k == "POST" || is_write(k))
             .map(|k| diff(&self.events, &later.events, k))
             .sum();
+        let all = later
+            .all
+            .keys()
+            .map(|k| (k.clone(), diff(&self.all, &later.all, k)))
+            .filter(|(_, v)| *v > 0)
+            .collect();
         ApiDelta {
             registration_writes,
             event_writes,
+            all,
             server_errors: (later.server_errors - self.server_errors) as usize,
         }
     }

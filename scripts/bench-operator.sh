@@ -11,7 +11,8 @@
 #
 # Needs what the tests need: the control-plane binaries (scripts/control-plane.sh build),
 # openssl and curl. The operator's log goes to $CXF_OPERATOR_LOG (default: none);
-# $CXF_OPERATOR_ARGS adds flags to `cxf-operator run`, such as `--concurrency 32`.
+# $CXF_OPERATOR_ARGS adds flags to `cxf-operator run`, such as `--concurrency 32`;
+# CXF_BENCH_COLD_ONLY=1 stops after the cold start.
 set -euo pipefail
 
 n=${1:-1000}
@@ -34,4 +35,4 @@ for file in crds/*.yaml; do
 done
 kubectl wait --for=condition=Established --timeout=60s crd --all >/dev/null
 log "control plane up, CRDs installed; running the benchmark with N=$n"
-CXF_OPERATOR_BIN="$target_dir/release/cxf-operator" cargo bench --locked --quiet --bench operator -- "$n"
+CXF_CONTROL_PLANE_DIR="$work/control-plane" CXF_OPERATOR_BIN="$target_dir/release/cxf-operator" cargo bench --locked --quiet --bench operator -- "$n"

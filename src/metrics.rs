@@ -31,6 +31,8 @@ pub struct Metrics {
     /// The resources: time to first Ready, counts by Ready state, drift corrections,
     /// queue depth.
     pub resources: ResourceMetrics,
+    /// Events written, failed and dropped.
+    pub events: EventMetrics,
 }
 
 impl Default for Metrics {
@@ -39,11 +41,13 @@ impl Default for Metrics {
         let reconcile = ReconcileMetrics::register(&mut registry);
         let admin = AdminMetrics::register(&mut registry);
         let resources = ResourceMetrics::register(&mut registry);
+        let events = EventMetrics::register(&mut registry);
         Self {
             registry,
             reconcile,
             admin,
             resources,
+            events,
         }
     }
 }
@@ -239,6 +243,50 @@ impl Collector for ResourceCounts {
             <Family<ReadyLabels, Gauge> as TypedMetric>::TYPE,
         )?;
         family.encode(metric)
+    }
+}
+
+/// Label of the Event counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `published`, `failed` (the apiserver refused or did not answer) or `dropped`
+    /// (the queue was full).
+    pub outcome: &'static str,
+}
+
+/// What became of the Events the controllers published (`controller::events`).
+#[derive(Clone, Default)]
+pub struct EventMetrics(Family<OutcomeLabels, Counter>);
+
+impl EventMetrics {
+    /// Creates the counter and registers it in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        registry.register(
+            "events",
+            "Kubernetes Events the operator published, by outcome",
+            metrics.0.clone(),
+        );
+        metrics
+    }
+
+    fn inc(&self, outcome: &'static str) {
+        self.0.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// An Event was written.
+    pub fn published(&self) {
+        self.inc("published");
+    }
+
+    /// Writing an Event failed.
+    pub fn failed(&self) {
+        self.inc("failed");
+    }
+
+    /// An Event was dropped: the queue was full.
+    pub fn dropped(&self) {
+        self.inc("dropped");
     }
 }
 

@@ -9,11 +9,12 @@ use std::time::Duration;
 use futures::channel::mpsc::UnboundedSender;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
+
+use super::events::Events;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource};
 use serde::Serialize;
 use tokio::time::Instant;
-use tracing::warn;
 
 use super::error::Error;
 use super::framework_object::users;
@@ -59,12 +60,32 @@ pub struct Triggers {
     pub connections: UnboundedSender<ObjectRef<FrameworkConnection>>,
 }
 
+impl Triggers {
+    /// Requests a reconcile of every resource of `registrations` and `rules` using
+    /// `connection`. A closed channel means its controller stopped: nothing to trigger.
+    pub fn dependents(
+        &self,
+        registrations: &Store<ListenerRegistration>,
+        rules: &Store<GatekeepingRule>,
+        connection: &ObjectRef<FrameworkConnection>,
+    ) {
+        for r in users(registrations, connection) {
+            let _ = self
+                .registrations
+                .unbounded_send(ObjectRef::from_obj(r.as_ref()));
+        }
+        for r in users(rules, connection) {
+            let _ = self.rules.unbounded_send(ObjectRef::from_obj(r.as_ref()));
+        }
+    }
+}
+
 /// Shared by every reconcile.
 pub struct Context {
     /// Kubernetes client.
     pub client: kube::Client,
-    /// Event recorder.
-    pub recorder: Recorder,
+    /// Where Events go (written in the background).
+    pub events: Events,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Reflector stores.
@@ -84,7 +105,8 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context over `stores`.
+    /// A context over `stores`. Spawns the task writing its Events, which ends when the
+    /// context is dropped.
     pub fn new(
         client: kube::Client,
         metrics: Arc<Metrics>,
@@ -94,9 +116,11 @@ impl Context {
         credentials_key: HashKey,
     ) -> Self {
         let recorder = Recorder::new(client.clone(), FIELD_MANAGER.into());
+        let (events, writer) = Events::new(recorder, metrics.events.clone());
+        tokio::spawn(writer);
         Self {
             client,
-            recorder,
+            events,
             metrics,
             stores,
             default_drift_interval,
@@ -156,18 +180,8 @@ impl Context {
 
     /// Requests a reconcile of every resource using `connection`.
     pub fn trigger_dependents(&self, connection: &ObjectRef<FrameworkConnection>) {
-        for r in users(&self.stores.registrations, connection) {
-            let _ = self
-                .triggers
-                .registrations
-                .unbounded_send(ObjectRef::from_obj(r.as_ref()));
-        }
-        for r in users(&self.stores.rules, connection) {
-            let _ = self
-                .triggers
-                .rules
-                .unbounded_send(ObjectRef::from_obj(r.as_ref()));
-        }
+        self.triggers
+            .dependents(&self.stores.registrations, &self.stores.rules, connection);
     }
 
     /// The delay before retrying `object` after one more failure: exponential backoff,
@@ -245,8 +259,8 @@ impl Context {
         self.reset_backoff(object);
     }
 
-    /// Publishes an Event on `object`; a failure to publish is only logged.
-    pub async fn event<K: Resource<DynamicType = ()>>(
+    /// Publishes an Event on `object`, in the background (see [`super::events`]).
+    pub fn event<K: Resource<DynamicType = ()>>(
         &self,
         object: &K,
         warning: bool,
@@ -265,9 +279,7 @@ impl Context {
             action: action.to_owned(),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
-            warn!(%error, reason, "publishing an Event failed");
-        }
+        self.events.publish(event, object.object_ref(&()));
     }
 }
 

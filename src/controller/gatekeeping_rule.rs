@@ -108,7 +108,7 @@ async fn apply(
                     ("Updated", format!("updated rule {id}"))
                 };
                 info!(rule = %rule.name_any(), %namespace, id, reason, "rule written");
-                ctx.event(rule, drift, reason, "Update", note).await;
+                ctx.event(rule, drift, reason, "Update", note);
                 return Ok(Done::Synced);
             }
             Plan::InSync(_) => {
@@ -222,8 +222,7 @@ async fn cleanup(
                     "Restored",
                     "Delete",
                     format!("put back rule {id} as it was first taken in charge"),
-                )
-                .await;
+                );
                 finalizer::remove(api, live).await?;
                 return Ok(Done::Synced);
             }

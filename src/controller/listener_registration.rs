@@ -137,8 +137,7 @@ async fn apply(
                 } else {
                     format!("took registration {id} in charge ({EXTERNAL_ID_ANNOTATION})")
                 };
-                ctx.event(registration, false, "Adopted", "Adopt", note)
-                    .await;
+                ctx.event(registration, false, "Adopted", "Adopt", note);
                 continue;
             }
             Plan::Patch { id, patch, drift } => {
@@ -163,7 +162,7 @@ async fn apply(
                     )
                 };
                 info!(registration = %registration.name_any(), %namespace, id, reason, "patched");
-                ctx.event(registration, drift, reason, "Update", note).await;
+                ctx.event(registration, drift, reason, "Update", note);
                 return Ok(Done::Synced);
             }
             Plan::InSync(_) => {
@@ -225,8 +224,7 @@ impl Creation<'_> {
                 "Drift",
                 "Create",
                 format!("registration {gone} was deleted on the framework (confirmed by a read): creating it again"),
-            )
-            .await;
+            );
         }
         let marker = serde_json::to_string(&pending).expect("a pending create serializes");
         finalizer::mark(api, object, Some((PENDING_CREATE_ANNOTATION, marker))).await?;
@@ -279,8 +277,7 @@ impl Creation<'_> {
             "Created",
             "Create",
             format!("created registration {id}"),
-        )
-        .await;
+        );
         Ok(Done::Synced)
     }
 }
@@ -403,14 +400,13 @@ async fn cleanup(
                     "Deleted",
                     "Delete",
                     format!("deleted registration {}", ids.join(", ")),
-                )
-                .await;
+                );
                 finalizer::remove(api, live).await?;
                 return Ok(Done::Synced);
             }
             Cleanup::Release(note) => {
                 if let Some(note) = note {
-                    ctx.event(live, false, "Orphaned", "Delete", note).await;
+                    ctx.event(live, false, "Orphaned", "Delete", note);
                 }
                 finalizer::remove(api, live).await?;
                 return Ok(Done::Synced);

@@ -4,6 +4,7 @@
 pub mod context;
 pub mod drift;
 pub mod error;
+pub mod events;
 pub mod finalizer;
 pub mod framework_connection;
 pub mod framework_object;
@@ -79,9 +80,48 @@ where
     }
 }
 
-/// The resources of `store` using connection `c`, to reconcile.
-fn users_of<K: FrameworkObject>(store: &Store<K>, c: &FrameworkConnection) -> Vec<ObjectRef<K>> {
-    framework_object::users(store, &ObjectRef::from_obj(c))
+/// Requests a reconcile of each of `objects`; a closed channel means the controller
+/// stopped: nothing left to trigger.
+fn send<K: Resource<DynamicType = ()>>(
+    to: &futures::channel::mpsc::UnboundedSender<ObjectRef<K>>,
+    objects: Vec<ObjectRef<K>>,
+) {
+    for object in objects {
+        let _ = to.unbounded_send(object);
+    }
+}
+
+/// The other rules of `changed`'s namespace waiting in a claim conflict: a claim that
+/// changed or went away may free the rule they wait for.
+fn waiting_for_claim(
+    rules: &Store<GatekeepingRule>,
+    changed: &GatekeepingRule,
+) -> Vec<ObjectRef<GatekeepingRule>> {
+    rules
+        .state_filter(|r| {
+            r.namespace() == changed.namespace()
+                && r.name_any() != changed.name_any()
+                && r.status.as_ref().is_some_and(|s| {
+                    s.conditions
+                        .iter()
+                        .any(|c| c.reason == crate::resources::conditions::REASON_CONFLICT)
+                })
+        })
+        .iter()
+        .map(|r| ObjectRef::from_obj(r.as_ref()))
+        .collect()
+}
+
+/// The rules of `listener`'s namespace that route events to it.
+fn routing_to(
+    rules: &Store<GatekeepingRule>,
+    listener: &ListenerRegistration,
+) -> Vec<ObjectRef<GatekeepingRule>> {
+    rules
+        .state_filter(|r| {
+            r.namespace() == listener.namespace()
+                && r.listener_names().any(|n| n == listener.name_any())
+        })
         .iter()
         .map(|r| ObjectRef::from_obj(r.as_ref()))
         .collect()
@@ -101,45 +141,6 @@ async fn run_scope(
     let mut secret_cache = watch::SecretCache::new(api::<Secret>(&client, ns), config.clone());
     let connection_readers = Arc::new(secrets::Readers::new(FrameworkConnection::secret_refs));
     let registration_readers = Arc::new(secrets::Readers::new(ListenerRegistration::secret_refs));
-    let (connections, connection_queue) = {
-        let readers = Arc::clone(&connection_readers);
-        watch::controller(
-            api::<FrameworkConnection>(&client, ns),
-            config.clone(),
-            concurrency,
-            &metrics.resources,
-            framework_connection::CONTROLLER,
-            false,
-            move |event| readers.observe(event),
-        )
-    };
-    let (registrations, registration_queue) = {
-        let readers = Arc::clone(&registration_readers);
-        watch::controller(
-            api::<ListenerRegistration>(&client, ns),
-            config.clone(),
-            concurrency,
-            &metrics.resources,
-            listener_registration::CONTROLLER,
-            true,
-            move |event| readers.observe(event),
-        )
-    };
-    let (rules, rule_queue) = watch::controller(
-        api::<GatekeepingRule>(&client, ns),
-        config.clone(),
-        concurrency,
-        &metrics.resources,
-        gatekeeping_rule::CONTROLLER,
-        true,
-        |_| {},
-    );
-    let stores = Stores {
-        connections: connections.store(),
-        registrations: registrations.store(),
-        rules: rules.store(),
-        secrets: secret_cache.store.clone(),
-    };
     let (registration_tx, registration_rx) = futures::channel::mpsc::unbounded();
     let (rule_tx, rule_rx) = futures::channel::mpsc::unbounded();
     let (connection_tx, connection_rx) = futures::channel::mpsc::unbounded();
@@ -147,6 +148,67 @@ async fn run_scope(
         registrations: registration_tx,
         rules: rule_tx,
         connections: connection_tx,
+    };
+    // One watch per kind: what a change concerns beyond its own object is triggered from
+    // that watch (`watch::controller`'s `observe`), never from a second watch.
+    let (rules, rule_queue) = {
+        let triggers = triggers.clone();
+        watch::controller(
+            api::<GatekeepingRule>(&client, ns),
+            config.clone(),
+            concurrency,
+            &metrics.resources,
+            gatekeeping_rule::CONTROLLER,
+            true,
+            move |rules, event| {
+                if let Some(changed) = watch::touched(event) {
+                    send(&triggers.rules, waiting_for_claim(rules, changed));
+                }
+            },
+        )
+    };
+    let (registrations, registration_queue) = {
+        let (readers, triggers) = (Arc::clone(&registration_readers), triggers.clone());
+        let rules = rules.store();
+        watch::controller(
+            api::<ListenerRegistration>(&client, ns),
+            config.clone(),
+            concurrency,
+            &metrics.resources,
+            listener_registration::CONTROLLER,
+            true,
+            move |_, event| {
+                readers.observe(event);
+                if let Some(listener) = watch::touched(event) {
+                    send(&triggers.rules, routing_to(&rules, listener));
+                }
+            },
+        )
+    };
+    let (connections, connection_queue) = {
+        let (readers, triggers) = (Arc::clone(&connection_readers), triggers.clone());
+        let (registrations, rules) = (registrations.store(), rules.store());
+        watch::controller(
+            api::<FrameworkConnection>(&client, ns),
+            config.clone(),
+            concurrency,
+            &metrics.resources,
+            framework_connection::CONTROLLER,
+            false,
+            move |_, event| {
+                readers.observe(event);
+                if let Some(connection) = watch::touched(event) {
+                    let connection = ObjectRef::from_obj(connection);
+                    triggers.dependents(&registrations, &rules, &connection);
+                }
+            },
+        )
+    };
+    let stores = Stores {
+        connections: connections.store(),
+        registrations: registrations.store(),
+        rules: rules.store(),
+        secrets: secret_cache.store.clone(),
     };
     let ctx = Arc::new(Context::new(
         client.clone(),
@@ -164,61 +226,10 @@ async fn run_scope(
     let connections = connections
         .reconcile_on(connection_secret_rx)
         .reconcile_on(connection_rx);
-
-    let by_connection = stores.registrations.clone();
     let registrations = registrations
         .reconcile_on(registration_secret_rx)
-        .watches(
-            api::<FrameworkConnection>(&client, ns),
-            config.clone(),
-            move |c| users_of(&by_connection, &c),
-        )
         .reconcile_on(registration_rx);
-
-    let by_listener = stores.rules.clone();
-    let by_connection = stores.rules.clone();
-    let claims = stores.rules.clone();
-    let rules = rules
-        .watches(
-            api::<GatekeepingRule>(&client, ns),
-            config.clone(),
-            move |changed| {
-                // A claim that changed or went away may free a rule another resource waits for.
-                claims
-                    .state_filter(|r| {
-                        r.namespace() == changed.namespace()
-                            && r.name_any() != changed.name_any()
-                            && r.status.as_ref().is_some_and(|s| {
-                                s.conditions.iter().any(|c| {
-                                    c.reason == crate::resources::conditions::REASON_CONFLICT
-                                })
-                            })
-                    })
-                    .iter()
-                    .map(|r| ObjectRef::from_obj(r.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .watches(
-            api::<ListenerRegistration>(&client, ns),
-            config.clone(),
-            move |l| {
-                by_listener
-                    .state_filter(|r| {
-                        r.namespace() == l.namespace()
-                            && r.listener_names().any(|n| n == l.name_any())
-                    })
-                    .iter()
-                    .map(|r| ObjectRef::from_obj(r.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .watches(
-            api::<FrameworkConnection>(&client, ns),
-            config.clone(),
-            move |c| users_of(&by_connection, &c),
-        )
-        .reconcile_on(rule_rx);
+    let rules = rules.reconcile_on(rule_rx);
 
     // The Secret cache fills before any reconcile reads it.
     let secrets_cache = secret_cache.store.clone();

@@ -129,7 +129,7 @@ where
         Retry::OnChange => {
             ctx.reset_backoff(object);
             if changed {
-                ctx.event(object, true, reason, "Reconcile", message).await;
+                ctx.event(object, true, reason, "Reconcile", message);
             }
             Ok(Action::await_change())
         }

@@ -110,7 +110,9 @@ pub fn first_ready<K: Watched>(previous: Option<&K>, current: &K, now: SystemTim
 
 /// A controller of `K` on a lean store, running at most `concurrency` reconciles at once,
 /// with its queue (to wrap the reconcile in [`Queue`]-aware [`started`]). `observe` sees
-/// every watch event of `K` (to keep an index such as `secrets::Readers`).
+/// every watch event of `K` once the store holds it, with the store: it keeps indexes
+/// such as `secrets::Readers` and triggers the resources an object's change concerns,
+/// so that no other watch of `K` is needed.
 ///
 /// With `spec_only`, only objects whose generation (spec, deletion) or annotations
 /// changed are reconciled: a status write (the operator's own, after a failure too)
@@ -122,19 +124,18 @@ pub fn controller<K: Watched>(
     metrics: &ResourceMetrics,
     name: &'static str,
     spec_only: bool,
-    observe: impl Fn(&watcher::Event<K>) + Send + 'static,
+    observe: impl Fn(&Store<K>, &watcher::Event<K>) + Send + 'static,
 ) -> (Controller<K>, Queue<ObjectRef<K>>) {
     let (store, writer) = reflector::store();
     let queue = metrics.queue(name);
     let (previous, waiting, observed) = (store.clone(), queue.clone(), metrics.clone());
+    let current = store.clone();
     let objects = watcher(api, config)
         .default_backoff()
         .modify(lean)
-        .inspect_ok(move |event| {
-            follow(&previous, &waiting, &observed, event);
-            observe(event);
-        })
+        .inspect_ok(move |event| follow(&previous, &waiting, &observed, event))
         .reflect(writer)
+        .inspect_ok(move |event| observe(&current, event))
         .applied_objects();
     let stream = if spec_only {
         objects
@@ -171,6 +172,16 @@ fn follow<K: Watched>(
         }
         watcher::Event::Delete(object) => queue.done(&ObjectRef::from_obj(object)),
         watcher::Event::Init | watcher::Event::InitDone => {}
+    }
+}
+
+/// The object `event` applies or deletes, if any.
+pub fn touched<K>(event: &watcher::Event<K>) -> Option<&K> {
+    match event {
+        watcher::Event::Apply(object)
+        | watcher::Event::InitApply(object)
+        | watcher::Event::Delete(object) => Some(object),
+        watcher::Event::Init | watcher::Event::InitDone => None,
     }
 }
 

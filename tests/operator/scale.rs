@@ -1,7 +1,8 @@
 //! What each new object costs, counted, not timed (the times are in
 //! `scripts/bench-operator.sh`): the apiserver writes the operator makes per new
 //! ListenerRegistration (counted on the operator's own client), the admin calls per new
-//! object (the simulator's `/sim/requests`), and what steady state calls.
+//! object (the simulator's `/sim/requests`), what steady state calls, and one watch per
+//! kind.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,7 +23,7 @@ const N: usize = 6;
 /// pending-create marker) before the POST, one status write (id and Ready) after it.
 const WRITES_PER_NEW_OBJECT: usize = 2;
 
-/// Every request an operator client sent: method and path.
+/// Every request an operator client sent: method and path with its query.
 type RequestLog = Arc<Mutex<Vec<(Method, String)>>>;
 
 /// A client to the test control plane that records every request it sends.
@@ -33,7 +34,7 @@ async fn counting_client() -> (kube::Client, RequestLog) {
         recorded
             .lock()
             .unwrap()
-            .push((request.method().clone(), request.uri().path().to_owned()));
+            .push((request.method().clone(), request.uri().to_string()));
         request
     });
     let client = ClientBuilder::try_from(control_plane().config().await)
@@ -46,8 +47,9 @@ async fn counting_client() -> (kube::Client, RequestLog) {
 /// The writes in `log` to ListenerRegistration `name` (the object or its status).
 fn writes_to(log: &[(Method, String)], name: &str) -> Vec<String> {
     log.iter()
+        .map(|(method, uri)| (method, uri.split('?').next().unwrap_or_default()))
         .filter(|(method, path)| {
-            *method != Method::GET
+            **method != Method::GET
                 && (path.ends_with(&format!("/listenerregistrations/{name}"))
                     || path.ends_with(&format!("/listenerregistrations/{name}/status")))
         })
@@ -138,6 +140,31 @@ async fn a_new_object_costs_two_writes_one_admin_call_and_steady_state_only_list
             "{name}: {} apiserver writes, at most {WRITES_PER_NEW_OBJECT} expected: {writes:#?}",
             writes.len()
         );
+    }
+
+    // One watch per kind: what a change concerns beyond its own object is triggered from
+    // that kind's watch, not from a second watch (each would list and decode every object
+    // again).
+    for resource in [
+        "frameworkconnections",
+        "listenerregistrations",
+        "gatekeepingrules",
+        "secrets",
+    ] {
+        let watches: Vec<&String> = sent
+            .iter()
+            .filter(|(method, uri)| {
+                *method == Method::GET
+                    && uri.contains("watch=true")
+                    && uri
+                        .split('?')
+                        .next()
+                        .unwrap_or_default()
+                        .ends_with(&format!("/{resource}"))
+            })
+            .map(|(_, uri)| uri)
+            .collect();
+        assert_eq!(watches.len(), 1, "watches of {resource}: {watches:#?}");
     }
     controllers.abort();
 }
