@@ -232,7 +232,7 @@ fn classify(status: u16) -> ErrorKind {
         401 | 403 => ErrorKind::Unauthorized,
         404 => ErrorKind::NotFound,
         409 => ErrorKind::Conflict,
-        408 | 429 => ErrorKind::Transient,
+        206 | 408 | 429 => ErrorKind::Transient,
         500.. => ErrorKind::Transient,
         _ => ErrorKind::Rejected,
     }

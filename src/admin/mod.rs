@@ -332,8 +332,9 @@ impl AdminClient {
     }
 
     /// Sends one request (rate limited, with a bearer token; once more with a new token
-    /// after a 401) and turns an error status into [`AdminError::Status`], scrubbed of
-    /// the request's secret values (which are returned, for scrubbing the answer).
+    /// after a 401) and turns an error status, or a 206 (a partial list: transient), into
+    /// [`AdminError::Status`], scrubbed of the request's secret values (which are
+    /// returned, for scrubbing the answer).
     ///
     /// The request waits for its rate-limiter turn first and takes its token after: a
     /// token fetched before the wait could expire while the request queues. A 429 slows
@@ -374,6 +375,18 @@ impl AdminClient {
                 source: source.without_url(),
             })?;
             let status = answer.status();
+            if status == StatusCode::PARTIAL_CONTENT {
+                // One page of a longer collection (TMF 630 paging): acting on it as the
+                // whole would take the objects of the other pages for gone.
+                return Err(AdminError::Status {
+                    step,
+                    status: status.as_u16(),
+                    reason:
+                        "a partial list (Partial Content); the operator acts only on a complete one"
+                            .into(),
+                    retry_after: None,
+                });
+            }
             if status.is_success() {
                 self.limiter.succeeded();
                 return Ok((answer, secrets));

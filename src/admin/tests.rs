@@ -257,3 +257,32 @@ async fn a_429_slows_the_whole_connection() {
     );
     server.abort();
 }
+
+/// A 206 (TMF: "Partial Content", one page of a longer collection) to every list.
+async fn partial() -> (StatusCode, Json<serde_json::Value>) {
+    (StatusCode::PARTIAL_CONTENT, Json(serde_json::json!([])))
+}
+
+#[tokio::test]
+async fn a_partial_list_is_transient_never_taken_for_the_whole_collection() {
+    let (gateway, _state, server) = {
+        let state = Arc::new(Server::default());
+        let app = Router::new()
+            .route("/oauth2/token", post(token))
+            .route("/admin/{ws}/listenerRegistrations", get(partial))
+            .route("/admin/{ws}/gatekeepingRules", get(partial))
+            .with_state(Arc::clone(&state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}"), state, server)
+    };
+    let admin = client(&gateway, AdminMetrics::default());
+    let registrations = admin.list_registrations(&[]).await.unwrap_err();
+    let rules = admin.list_rules().await.unwrap_err();
+    for error in [registrations, rules] {
+        assert_eq!(error.kind(), ErrorKind::Transient, "{error}");
+        assert!(error.to_string().contains("206"), "{error}");
+    }
+    server.abort();
+}

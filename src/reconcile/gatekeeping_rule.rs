@@ -250,7 +250,7 @@ pub fn cleanup(f: &CleanupFacts) -> Cleanup {
         return Cleanup::Release;
     }
     // Listener ids cannot be checked here: the framework says if one no longer exists.
-    if let Err(violations) = rule_checks::check_rule_update(current, &original, |_| true) {
+    if let Err(violations) = rule_checks::restore_allowed(current, &original) {
         return Cleanup::Wait(Wait::user(
             conditions::REASON_FORBIDDEN_CHANGE,
             format!(
