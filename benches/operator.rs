@@ -378,18 +378,7 @@ async fn contract_floor(
             let marker = json!({"metadata": {"annotations": {"bench.cxf.dev/pending": url}}});
             api.patch(&name, &PatchParams::default(), &Patch::Merge(&marker))
                 .await?;
-            let answer = http
-                .post(format!(
-                    "{}/admin/{WORKSPACE}/listenerRegistrations",
-                    sim.base
-                ))
-                .bearer_auth(token)
-                .json(&wire_registration(&url))
-                .send()
-                .await?;
-            if !answer.status().is_success() {
-                return Err(format!("floor POST: {}", answer.status()).into());
-            }
+            sim.create(http, token, &url).await?;
             let status = json!({
                 "apiVersion": "cxf.dev/v1alpha1", "kind": "ListenerRegistration",
                 "status": {"externalId": format!("c{i}"), "observedGeneration": 1, "conditions": [{
@@ -409,16 +398,6 @@ async fn contract_floor(
     Ok(started.elapsed())
 }
 
-/// The framework's JSON of a registration of `url`.
-fn wire_registration(url: &str) -> Value {
-    json!({
-        "affiliated-apis": [{"api-name": "taxCalculation", "api-number": "orcl-200", "api-version": "v1",
-            "query": "/eventType eq \"TaxEvent1\""}],
-        "listener-locality": {"external-listener": {"listener-url": url}},
-        "type": "external"
-    })
-}
-
 /// N × (one POST to the simulator, one object written to the apiserver), 16 at a time.
 async fn floor(
     client: &Client,
@@ -433,19 +412,8 @@ async fn floor(
         let (api, http, token) = (&api, http, &token);
         async move {
             let name = format!("floor-{i}");
-            let wire = wire_registration(&format!("http://{name}.bench.svc:8080/events"));
-            let answer = http
-                .post(format!(
-                    "{}/admin/{WORKSPACE}/listenerRegistrations",
-                    sim.base
-                ))
-                .bearer_auth(token)
-                .json(&wire)
-                .send()
+            sim.create(http, token, &format!("http://{name}.bench.svc:8080/events"))
                 .await?;
-            if !answer.status().is_success() {
-                return Err(format!("floor POST: {}", answer.status()).into());
-            }
             api.create(&PostParams::default(), &registration_body(&name)?)
                 .await?;
             Ok(())
@@ -754,6 +722,29 @@ impl Simulator {
             .as_str()
             .ok_or("no access_token")?
             .to_owned())
+    }
+
+    /// Creates a registration of `url` with the admin API, as the operator would.
+    async fn create(&self, http: &reqwest::Client, token: &str, url: &str) -> Result<()> {
+        let wire = json!({
+            "affiliated-apis": [{"api-name": "taxCalculation", "api-number": "orcl-200", "api-version": "v1",
+                "query": "/eventType eq \"TaxEvent1\""}],
+            "listener-locality": {"external-listener": {"listener-url": url}},
+            "type": "external"
+        });
+        let answer = http
+            .post(format!(
+                "{}/admin/{WORKSPACE}/listenerRegistrations",
+                self.base
+            ))
+            .bearer_auth(token)
+            .json(&wire)
+            .send()
+            .await?;
+        if !answer.status().is_success() {
+            return Err(format!("POST listenerRegistrations: {}", answer.status()).into());
+        }
+        Ok(())
     }
 
     async fn reset(&self, http: &reqwest::Client) -> Result<()> {

@@ -76,11 +76,19 @@ async fn busy() -> (StatusCode, HeaderMap, Json<serde_json::Value>) {
 }
 
 async fn start() -> (String, Arc<Server>, tokio::task::JoinHandle<()>) {
+    serve(
+        Router::new()
+            .route("/admin/{ws}/listenerRegistrations", get(list).post(create))
+            .route("/admin/{ws}/listenerRegistrations/{id}", patch(busy)),
+    )
+    .await
+}
+
+/// Serves `routes` and the token endpoint on a free port.
+async fn serve(routes: Router<Arc<Server>>) -> (String, Arc<Server>, tokio::task::JoinHandle<()>) {
     let state = Arc::new(Server::default());
-    let app = Router::new()
+    let app = routes
         .route("/oauth2/token", post(token))
-        .route("/admin/{ws}/listenerRegistrations", get(list).post(create))
-        .route("/admin/{ws}/listenerRegistrations/{id}", patch(busy))
         .with_state(Arc::clone(&state));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -265,18 +273,12 @@ async fn partial() -> (StatusCode, Json<serde_json::Value>) {
 
 #[tokio::test]
 async fn a_partial_list_is_transient_never_taken_for_the_whole_collection() {
-    let (gateway, _state, server) = {
-        let state = Arc::new(Server::default());
-        let app = Router::new()
-            .route("/oauth2/token", post(token))
+    let (gateway, _state, server) = serve(
+        Router::new()
             .route("/admin/{ws}/listenerRegistrations", get(partial))
-            .route("/admin/{ws}/gatekeepingRules", get(partial))
-            .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (format!("http://{addr}"), state, server)
-    };
+            .route("/admin/{ws}/gatekeepingRules", get(partial)),
+    )
+    .await;
     let admin = client(&gateway, AdminMetrics::default());
     let registrations = admin.list_registrations(&[]).await.unwrap_err();
     let rules = admin.list_rules().await.unwrap_err();
