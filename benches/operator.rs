@@ -77,21 +77,24 @@ async fn main() -> Result<()> {
     processes.add("simulator", sim.child.id());
     processes.add("bench driver", std::process::id());
     let cpu = processes.cpu();
-    let floor = floor(&client, &http, &sim, n).await?;
+    let create = floor(&client, &http, &sim, n, Floor::Create).await?;
     println!(
         "floor: {:.2} s (N POSTs to the simulator + N creates)",
-        floor.as_secs_f64()
+        create.as_secs_f64()
     );
-    processes.print_since(&cpu, floor);
+    processes.print_since(&cpu, create);
     // The least any operator keeping the create-exactly-once contract does per object.
     let cpu = processes.cpu();
-    let contract = contract_floor(&client, &http, &sim, n).await?;
+    let contract = floor(&client, &http, &sim, n, Floor::Contract).await?;
     println!(
         "floor of the contract: {:.2} s (N POSTs + per object a metadata PATCH before the POST and a status apply after; no Event, no watch)",
         contract.as_secs_f64()
     );
     processes.print_since(&cpu, contract);
-    let floor = Floors { floor, contract };
+    let floor = Floors {
+        floor: create,
+        contract,
+    };
     sim.reset(&http).await?;
 
     // N ListenerRegistrations, then the operator.
@@ -358,52 +361,24 @@ fn registration_body(name: &str) -> Result<ListenerRegistration> {
     }))?)
 }
 
-/// N × (a metadata PATCH of a floor object, a POST to the simulator, a status apply of
-/// that object), 16 at a time: the requests the operator's create-exactly-once contract
-/// makes per new object (`reconcile::listener_registration`), without the Event.
-async fn contract_floor(
-    client: &Client,
-    http: &reqwest::Client,
-    sim: &Simulator,
-    n: usize,
-) -> Result<Duration> {
-    let token = sim.token(http).await?;
-    let api: Api<ListenerRegistration> = Api::namespaced(client.clone(), FLOOR_NAMESPACE);
-    let started = Instant::now();
-    in_parallel(n, |i| {
-        let (api, http, token) = (&api, http, &token);
-        async move {
-            let name = format!("floor-{i}");
-            let url = format!("http://{name}.contract.svc:8080/events");
-            let marker = json!({"metadata": {"annotations": {"bench.cxf.dev/pending": url}}});
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&marker))
-                .await?;
-            sim.create(http, token, &url).await?;
-            let status = json!({
-                "apiVersion": "cxf.dev/v1alpha1", "kind": "ListenerRegistration",
-                "status": {"externalId": format!("c{i}"), "observedGeneration": 1, "conditions": [{
-                    "type": "Ready", "status": "True", "reason": "Synced", "message": "in sync",
-                    "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}]}
-            });
-            api.patch_status(
-                &name,
-                &PatchParams::apply("bench").force(),
-                &Patch::Apply(&status),
-            )
-            .await?;
-            Ok(())
-        }
-    })
-    .await?;
-    Ok(started.elapsed())
+/// What a floor does per object.
+#[derive(Clone, Copy)]
+enum Floor {
+    /// A POST to the simulator, then a create of the object.
+    Create,
+    /// A metadata PATCH of the (created) object, a POST to the simulator, a status
+    /// apply: the requests the operator's create-exactly-once contract makes per new
+    /// object (`reconcile::listener_registration`), without the Event.
+    Contract,
 }
 
-/// N × (one POST to the simulator, one object written to the apiserver), 16 at a time.
+/// N × `kind`'s requests, 16 objects at a time.
 async fn floor(
     client: &Client,
     http: &reqwest::Client,
     sim: &Simulator,
     n: usize,
+    kind: Floor,
 ) -> Result<Duration> {
     let token = sim.token(http).await?;
     let api: Api<ListenerRegistration> = Api::namespaced(client.clone(), FLOOR_NAMESPACE);
@@ -412,10 +387,34 @@ async fn floor(
         let (api, http, token) = (&api, http, &token);
         async move {
             let name = format!("floor-{i}");
-            sim.create(http, token, &format!("http://{name}.bench.svc:8080/events"))
-                .await?;
-            api.create(&PostParams::default(), &registration_body(&name)?)
-                .await?;
+            match kind {
+                Floor::Create => {
+                    sim.create(http, token, &format!("http://{name}.bench.svc:8080/events"))
+                        .await?;
+                    api.create(&PostParams::default(), &registration_body(&name)?)
+                        .await?;
+                }
+                Floor::Contract => {
+                    let url = format!("http://{name}.contract.svc:8080/events");
+                    let marker =
+                        json!({"metadata": {"annotations": {"bench.cxf.dev/pending": url}}});
+                    api.patch(&name, &PatchParams::default(), &Patch::Merge(&marker))
+                        .await?;
+                    sim.create(http, token, &url).await?;
+                    let status = json!({
+                        "apiVersion": "cxf.dev/v1alpha1", "kind": "ListenerRegistration",
+                        "status": {"externalId": format!("c{i}"), "observedGeneration": 1, "conditions": [{
+                            "type": "Ready", "status": "True", "reason": "Synced", "message": "in sync",
+                            "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}]}
+                    });
+                    api.patch_status(
+                        &name,
+                        &PatchParams::apply("bench").force(),
+                        &Patch::Apply(&status),
+                    )
+                    .await?;
+                }
+            }
             Ok(())
         }
     })
