@@ -113,6 +113,19 @@ impl AdminError {
         }
     }
 
+    /// Whether the framework could not be reached or could not answer (no answer, a
+    /// 408, a 5xx, from the admin API or its token endpoint): the next call may well
+    /// succeed once it is back. A 429, a 206 or a refusal is an answer.
+    pub fn is_unreachable(&self) -> bool {
+        let failed = |status: u16| status == 408 || status >= 500;
+        match self {
+            Self::Transport { .. } => true,
+            Self::Status { status, .. } => failed(*status),
+            Self::Token { status, .. } => status.is_none_or(failed),
+            Self::Decode { .. } | Self::Config(_) => false,
+        }
+    }
+
     /// Whether the error is a 404.
     pub fn is_not_found(&self) -> bool {
         self.kind() == ErrorKind::NotFound

@@ -2,6 +2,12 @@
 //! with what the operator last saw; the resources whose framework object changed or
 //! disappeared are reconciled (which reads a missing one by id before creating it again,
 //! and puts a changed one back, with an Event).
+//!
+//! The same lists tell when an unreachable framework is back: while it is unreachable
+//! (a list or any call failed for want of an answer) the check comes every
+//! [`PROBE`](super::state::PROBE) at most, and after its first list that succeeds every
+//! resource of the connection waiting out a retry for the framework (`Ready=False`,
+//! reason `Unavailable`) is reconciled at once, instead of at the end of its backoff.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,11 +16,12 @@ use futures::channel::mpsc::UnboundedSender;
 use kube::Resource;
 use kube::runtime::reflector::ObjectRef;
 use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::context::Context;
 use super::framework_object::users;
 use super::state::{ConnectionState, Kind, by_id};
+use super::watch::Watched;
 use crate::framework::model;
 use crate::resources::{FrameworkConnection, GatekeepingRule, ListenerRegistration};
 
@@ -33,27 +40,81 @@ pub async fn run(ctx: Arc<Context>) {
             if !state.drift_due(now) {
                 continue;
             }
-            let mut registrations = users(&ctx.stores.registrations, &connection);
-            registrations.retain(|r| r.meta().deletion_timestamp.is_none());
-            check::<_, model::ListenerRegistration>(
-                &connection,
-                &state,
-                registrations,
-                ListenerRegistration::external_id,
-                &ctx.triggers.registrations,
-            )
-            .await;
-            let mut rules = users(&ctx.stores.rules, &connection);
-            rules.retain(|r| r.meta().deletion_timestamp.is_none());
-            check::<_, model::GatekeepingRule>(
-                &connection,
-                &state,
-                rules,
-                |r: &GatekeepingRule| r.status.as_ref().and_then(|s| s.external_id.as_deref()),
-                &ctx.triggers.rules,
-            )
-            .await;
+            let registrations = users(&ctx.stores.registrations, &connection);
+            let rules = users(&ctx.stores.rules, &connection);
+            let listed = [
+                check::<_, model::ListenerRegistration>(
+                    &connection,
+                    &state,
+                    live(&registrations),
+                    ListenerRegistration::external_id,
+                    &ctx.triggers.registrations,
+                )
+                .await,
+                check::<_, model::GatekeepingRule>(
+                    &connection,
+                    &state,
+                    live(&rules),
+                    |r: &GatekeepingRule| r.status.as_ref().and_then(|s| s.external_id.as_deref()),
+                    &ctx.triggers.rules,
+                )
+                .await,
+            ];
+            if listed.contains(&Listed::Unreachable) {
+                state.unreachable(Instant::now());
+            } else if listed.contains(&Listed::Ok) && state.reached() {
+                let waiting = (
+                    waiting_for_framework(&registrations),
+                    waiting_for_framework(&rules),
+                );
+                info!(%connection, registrations = waiting.0.len(), rules = waiting.1.len(),
+                    "the framework answers again: retrying the resources waiting for it");
+                send(&ctx.triggers.registrations, waiting.0);
+                send(&ctx.triggers.rules, waiting.1);
+            }
         }
+    }
+}
+
+/// What a drift check's list came to.
+#[derive(Debug, PartialEq, Eq)]
+enum Listed {
+    /// No resource of the kind: nothing listed.
+    Nothing,
+    /// Listed.
+    Ok,
+    /// The framework could not be reached or answer.
+    Unreachable,
+    /// It answered otherwise (a refusal): reachable, not listed.
+    Failed,
+}
+
+/// The resources not being deleted.
+fn live<K: Resource>(resources: &[Arc<K>]) -> Vec<Arc<K>> {
+    resources
+        .iter()
+        .filter(|r| r.meta().deletion_timestamp.is_none())
+        .cloned()
+        .collect()
+}
+
+/// The resources whose last reconcile failed for want of the framework: `Ready=False`
+/// with reason `Unavailable` (a deletion too).
+fn waiting_for_framework<K: Watched>(resources: &[Arc<K>]) -> Vec<ObjectRef<K>> {
+    resources
+        .iter()
+        .filter(|r| r.waiting_for_framework())
+        .map(|r| ObjectRef::from_obj(r.as_ref()))
+        .collect()
+}
+
+fn send<K: Resource<DynamicType = ()>>(
+    to: &UnboundedSender<ObjectRef<K>>,
+    objects: Vec<ObjectRef<K>>,
+) {
+    for object in objects {
+        // A closed channel: the controller stopped, nothing left to trigger.
+        let _ = to.unbounded_send(object);
     }
 }
 
@@ -65,19 +126,24 @@ async fn check<K, T>(
     resources: Vec<Arc<K>>,
     id_of: impl Fn(&K) -> Option<&str>,
     trigger: &UnboundedSender<ObjectRef<K>>,
-) where
+) -> Listed
+where
     K: Resource<DynamicType = ()> + Clone + 'static,
     T: Kind,
 {
     if resources.is_empty() {
-        return;
+        return Listed::Nothing;
     }
     let writes = state.writes();
     let listed = match T::list(&state.admin).await {
         Ok(listed) => by_id(listed),
         Err(error) => {
             warn!(%error, %connection, "drift check: listing failed");
-            return;
+            return if error.is_unreachable() {
+                Listed::Unreachable
+            } else {
+                Listed::Failed
+            };
         }
     };
     let changed: Vec<ObjectRef<K>> = state.with::<T, _>(|before| {
@@ -96,10 +162,11 @@ async fn check<K, T>(
             .collect()
     });
     if !state.refresh(listed.into_values().collect(), writes) {
-        return; // a write raced the list: check again next interval
+        return Listed::Ok; // a write raced the list: check again next interval
     }
-    for resource in changed {
+    for resource in &changed {
         debug!(name = %resource.name, %connection, "framework object changed");
-        let _ = trigger.unbounded_send(resource);
     }
+    send(trigger, changed);
+    Listed::Ok
 }

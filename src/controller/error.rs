@@ -85,6 +85,13 @@ impl Error {
         }
     }
 
+    /// Whether the framework could not be reached or answer
+    /// ([`AdminError::is_unreachable`]): its connection then probes for its return
+    /// (`ConnectionState::unreachable`).
+    pub fn framework_unreachable(&self) -> bool {
+        matches!(self, Self::Admin(e) if e.is_unreachable())
+    }
+
     /// The `Ready` reason this error sets.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -166,5 +173,28 @@ mod tests {
         assert_eq!(busy.slows_connection(), None);
         let not_yet = Error::ConnectionNotReady("has not been reconciled yet".into());
         assert!(not_yet.is_transient(), "not reconciled yet is transient");
+        let token_down = Error::Admin(AdminError::Token {
+            url: "http://idp/token".into(),
+            status: None,
+            reason: "connection refused".into(),
+        });
+        let token_refused = Error::Admin(AdminError::Token {
+            url: "http://idp/token".into(),
+            status: Some(400),
+            reason: "invalid_client".into(),
+        });
+        // Which failures mean the framework is away (its connection probes for its return).
+        for (error, unreachable) in [
+            (&busy, true),
+            (&token_down, true),
+            (&refused, false),
+            (&revoked, false),
+            (&throttled, false),
+            (&token_refused, false),
+            (&not_yet, false),
+            (&secret, false),
+        ] {
+            assert_eq!(error.framework_unreachable(), unreachable, "{error}");
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! How every reconcile ends, for the three kinds and for cleanups alike: the Ready
 //! condition and observed generation written to status (only when they changed), an
-//! Event when the user must act, the connection slowed down when the framework asks,
-//! and the next action: a user error waits for a change, anything else is retried with
-//! backoff (at least the framework's `Retry-After`).
+//! Event when the user must act, the connection slowed down when the framework asks (or
+//! probing for its return when it could not be reached), and the next action: a user
+//! error waits for a change, anything else is retried with backoff (at least the
+//! framework's `Retry-After`).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Resource;
@@ -99,6 +100,9 @@ where
             ctx.metrics.reconcile.failed(controller, e.category());
             if let (Some(wait), Some(connection)) = (e.slows_connection(), connection) {
                 connection.slow_down(Instant::now() + wait);
+            }
+            if let (true, Some(connection)) = (e.framework_unreachable(), connection) {
+                connection.unreachable(Instant::now());
             }
             let retry = if e.is_transient() {
                 Retry::Backoff

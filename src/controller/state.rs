@@ -1,6 +1,8 @@
 //! What the operator holds of each framework: per FrameworkConnection (keyed by its
 //! `ObjectRef`), the admin client, the drift schedule, a connection-wide slow-down after
-//! a 429, and the framework's objects as last listed, read or written. A reconcile plans
+//! a 429, whether the framework is unreachable (then the drift check probes every
+//! [`PROBE`] at most, and its first list that succeeds tells the framework is back), and
+//! the framework's objects as last listed, read or written. A reconcile plans
 //! against this, so a resource in sync costs no admin API call; a cold cache is filled
 //! by ONE list per connection and kind, shared by every reconcile waiting for it.
 
@@ -77,12 +79,17 @@ pub struct Objects {
     writes: u64,
 }
 
+/// The longest wait between two drift checks of a connection whose framework is
+/// unreachable: how soon its return is noticed (the drift interval, if shorter).
+pub const PROBE: Duration = Duration::from_secs(5);
+
 /// One connection's client and what was observed through it.
 pub struct ConnectionState {
     /// The admin API client.
     pub admin: Arc<AdminClient>,
     drift_interval: Mutex<Duration>,
     next_drift: Mutex<Instant>,
+    unreachable: Mutex<bool>,
     slow_until: Mutex<Option<Instant>>,
     objects: Mutex<Objects>,
     fill_registrations: tokio::sync::Mutex<()>,
@@ -100,6 +107,7 @@ impl ConnectionState {
             admin,
             drift_interval: Mutex::new(drift_interval),
             next_drift: Mutex::new(Instant::now() + drift_interval),
+            unreachable: Mutex::new(false),
             slow_until: Mutex::new(None),
             objects: Mutex::new(Objects {
                 registrations: Some(by_id(registrations)),
@@ -121,8 +129,32 @@ impl ConnectionState {
         if *next > now {
             return false;
         }
-        *next = now + *self.drift_interval.lock().expect("drift lock");
+        *next = now + self.drift_period();
         true
+    }
+
+    /// The wait before the next drift check: the interval, at most [`PROBE`] while the
+    /// framework is unreachable.
+    fn drift_period(&self) -> Duration {
+        let interval = *self.drift_interval.lock().expect("drift lock");
+        if *self.unreachable.lock().expect("reachability lock") {
+            interval.min(PROBE)
+        } else {
+            interval
+        }
+    }
+
+    /// A call found the framework unreachable at `now`: the drift check probes within
+    /// [`PROBE`] (or its interval) until a list succeeds.
+    pub fn unreachable(&self, now: Instant) {
+        *self.unreachable.lock().expect("reachability lock") = true;
+        let mut next = self.next_drift.lock().expect("drift lock");
+        *next = (*next).min(now + self.drift_period());
+    }
+
+    /// A list succeeded: whether the framework was unreachable until now (it is back).
+    pub fn reached(&self) -> bool {
+        std::mem::take(&mut *self.unreachable.lock().expect("reachability lock"))
     }
 
     /// Slows the whole connection down until `until` (after a 429 or a Retry-After).
@@ -259,11 +291,8 @@ mod tests {
         .unwrap()
     }
 
-    #[test]
-    fn unknown_until_listed_and_a_list_older_than_a_write_is_refused() {
-        let mut objects = Objects::default();
-        assert!(GatekeepingRule::table(&mut objects).is_none());
-        let admin = Arc::new(
+    fn admin() -> Arc<AdminClient> {
+        Arc::new(
             AdminClient::new(
                 crate::admin::ClientConfig {
                     gateway_url: "http://127.0.0.1:9".into(),
@@ -278,8 +307,14 @@ mod tests {
                 crate::metrics::Metrics::default().admin.clone(),
             )
             .unwrap(),
-        );
-        let state = ConnectionState::new(admin, Duration::from_secs(60), Vec::new());
+        )
+    }
+
+    #[test]
+    fn unknown_until_listed_and_a_list_older_than_a_write_is_refused() {
+        let mut objects = Objects::default();
+        assert!(GatekeepingRule::table(&mut objects).is_none());
+        let state = ConnectionState::new(admin(), Duration::from_secs(60), Vec::new());
         assert_eq!(state.seen::<GatekeepingRule>("r1"), Seen::Unknown);
         state.record("r1", Some(rule("r1")));
         assert_eq!(
@@ -311,5 +346,45 @@ mod tests {
             "a 429 slows the whole connection, the longest wait holds"
         );
         assert_eq!(state.slowed_for(now + Duration::from_secs(6)), None);
+    }
+
+    #[test]
+    fn an_unreachable_framework_is_probed_every_probe_until_a_list_succeeds() {
+        let interval = Duration::from_secs(60);
+        let state = ConnectionState::new(admin(), interval, Vec::new());
+        let start = Instant::now();
+        assert!(
+            !state.drift_due(start),
+            "first check one interval after the start"
+        );
+        assert!(!state.reached(), "nothing to report while reachable");
+
+        // A call fails for want of an answer: the next check comes within PROBE, and so
+        // does every one after it until a list succeeds.
+        state.unreachable(start + Duration::from_secs(10));
+        assert!(!state.drift_due(start + Duration::from_secs(14)));
+        assert!(state.drift_due(start + Duration::from_secs(15)));
+        assert!(!state.drift_due(start + Duration::from_secs(19)));
+        assert!(state.drift_due(start + Duration::from_secs(20)));
+        // A second failure does not push the probe later.
+        state.unreachable(start + Duration::from_secs(21));
+        assert!(state.drift_due(start + Duration::from_secs(25)));
+
+        // The list succeeds: reported once, and the interval is back.
+        assert!(state.reached(), "the framework is back");
+        assert!(!state.reached(), "reported once");
+        assert!(
+            state.drift_due(start + Duration::from_secs(30)),
+            "scheduled before it was back"
+        );
+        assert!(!state.drift_due(start + Duration::from_secs(89)));
+        assert!(state.drift_due(start + Duration::from_secs(90)));
+
+        // With an interval shorter than PROBE, the interval stays.
+        let fast = ConnectionState::new(admin(), Duration::from_secs(2), Vec::new());
+        let now = Instant::now();
+        fast.unreachable(now);
+        assert!(!fast.drift_due(now + Duration::from_secs(1)));
+        assert!(fast.drift_due(now + Duration::from_secs(2)));
     }
 }

@@ -27,7 +27,9 @@ use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 
 use crate::metrics::{Queue, ReadyLabels, ResourceMetrics};
-use crate::resources::{FrameworkConnection, GatekeepingRule, ListenerRegistration};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+
+use crate::resources::{FrameworkConnection, GatekeepingRule, ListenerRegistration, conditions};
 
 /// Default number of reconciles one controller runs at once.
 pub const DEFAULT_CONCURRENCY: u16 = 16;
@@ -47,24 +49,32 @@ pub fn lean<K: Resource>(object: &mut K) {
 pub trait Watched:
     Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
 {
-    /// The status of the `Ready` condition, if there is one.
-    fn ready(&self) -> Option<&str>;
+    /// The `Ready` condition, if there is one.
+    fn ready_condition(&self) -> Option<&Condition>;
+
     /// Whether this version shows the resource was Ready before: a Ready after it is
     /// not a first one.
     fn was_ready(&self) -> bool;
+
+    /// The status of the `Ready` condition, if there is one.
+    fn ready(&self) -> Option<&str> {
+        self.ready_condition().map(|c| c.status.as_str())
+    }
+
+    /// Whether its last reconcile failed for want of the framework (`Ready=False`,
+    /// reason `Unavailable`): it waits out a retry.
+    fn waiting_for_framework(&self) -> bool {
+        self.ready_condition()
+            .is_some_and(|c| c.status == "False" && c.reason == conditions::REASON_UNAVAILABLE)
+    }
 }
 
-fn ready_of(
-    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
-) -> Option<&str> {
-    conditions
-        .iter()
-        .find(|c| c.type_ == crate::resources::conditions::READY)
-        .map(|c| c.status.as_str())
+fn ready_of(conditions: &[Condition]) -> Option<&Condition> {
+    conditions.iter().find(|c| c.type_ == conditions::READY)
 }
 
 impl Watched for FrameworkConnection {
-    fn ready(&self) -> Option<&str> {
+    fn ready_condition(&self) -> Option<&Condition> {
         self.status.as_ref().and_then(|s| ready_of(&s.conditions))
     }
     fn was_ready(&self) -> bool {
@@ -72,33 +82,25 @@ impl Watched for FrameworkConnection {
     }
 }
 
-impl Watched for ListenerRegistration {
-    fn ready(&self) -> Option<&str> {
-        self.status.as_ref().and_then(|s| ready_of(&s.conditions))
-    }
-    /// A registration that has a framework id was Ready once (it is set with Ready).
-    fn was_ready(&self) -> bool {
-        self.ready() == Some("True")
-            || self
-                .status
-                .as_ref()
-                .is_some_and(|s| s.external_id.is_some())
-    }
+/// `Watched` for a kind whose status has `conditions` and `externalId`.
+macro_rules! framework_object_watched {
+    ($($kind:ty),*) => {$(
+        impl Watched for $kind {
+            fn ready_condition(&self) -> Option<&Condition> {
+                self.status.as_ref().and_then(|s| ready_of(&s.conditions))
+            }
+            /// A resource that has a framework id was Ready once (it is set with Ready).
+            fn was_ready(&self) -> bool {
+                self.ready() == Some("True")
+                    || self
+                        .status
+                        .as_ref()
+                        .is_some_and(|s| s.external_id.is_some())
+            }
+        }
+    )*};
 }
-
-impl Watched for GatekeepingRule {
-    fn ready(&self) -> Option<&str> {
-        self.status.as_ref().and_then(|s| ready_of(&s.conditions))
-    }
-    /// A rule that has a framework id was Ready once (it is set with Ready).
-    fn was_ready(&self) -> bool {
-        self.ready() == Some("True")
-            || self
-                .status
-                .as_ref()
-                .is_some_and(|s| s.external_id.is_some())
-    }
-}
+framework_object_watched!(ListenerRegistration, GatekeepingRule);
 
 /// Seconds from creation to `now`, if `current` is a first Ready after `previous` (the
 /// version in the store, if any).
@@ -361,6 +363,26 @@ mod tests {
             annotations["cxf.dev/external-id"], "7",
             "the operator's own kept"
         );
+    }
+
+    #[test]
+    fn only_a_resource_the_framework_failed_waits_for_the_framework() {
+        let with = |status: &str, reason: &str| {
+            let mut r = registration(Some(status), None);
+            r.status.as_mut().unwrap().conditions[0].reason = reason.into();
+            r
+        };
+        // (resource, waits for the framework?)
+        let cases = [
+            (with("False", conditions::REASON_UNAVAILABLE), true),
+            (with("False", conditions::REASON_REJECTED), false),
+            (with("False", conditions::REASON_SECRET_NOT_FOUND), false),
+            (with("True", conditions::REASON_UNAVAILABLE), false),
+            (registration(None, None), false),
+        ];
+        for (i, (resource, waits)) in cases.iter().enumerate() {
+            assert_eq!(resource.waiting_for_framework(), *waits, "case {i}");
+        }
     }
 
     #[test]

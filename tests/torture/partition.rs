@@ -1,6 +1,7 @@
 //! The framework unreachable (the simulator killed) while resources converge and drift
 //! checks run, then started again with its state file on the same port: the conditions
-//! say so meanwhile, the retries back off, and everything converges after.
+//! say so meanwhile, the retries back off, and everything converges as soon as it is
+//! back, not at the end of each resource's backoff.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -28,8 +29,26 @@ fn attempts_within(outage: Duration) -> u64 {
     attempts
 }
 
+/// When the first attempt after `outage` comes, by the same schedule.
+fn next_attempt_after(outage: Duration) -> Duration {
+    let (mut at, mut delay) = (BACKOFF_BASE, BACKOFF_BASE);
+    while at <= outage {
+        delay *= 2;
+        at += delay;
+    }
+    at
+}
+
 #[test]
 fn attempts_follow_the_backoff_policy() {
+    assert_eq!(
+        next_attempt_after(Duration::from_secs(15)),
+        Duration::from_secs(30)
+    );
+    assert_eq!(
+        next_attempt_after(Duration::from_secs(35)),
+        Duration::from_secs(62)
+    );
     assert_eq!(attempts_within(Duration::from_secs(1)), 1);
     assert_eq!(attempts_within(Duration::from_secs(2)), 2);
     assert_eq!(attempts_within(Duration::from_secs(15)), 4);
@@ -47,7 +66,15 @@ async fn admin_calls(base: &str) -> f64 {
 async fn a_framework_outage_is_reported_backs_off_and_converges_after() {
     let _serial = serial().await;
     let n = size("CXF_TORTURE_PARTITION_RESOURCES", 10) as usize;
-    let outage = Duration::from_secs(size("CXF_TORTURE_OUTAGE_SECONDS", 15));
+    // 35 s: the converging resources' last retry in the outage comes at 30 s, the next
+    // at 62 s, so one that waited out its backoff would converge about 27 s after the
+    // framework is back.
+    let outage = Duration::from_secs(size("CXF_TORTURE_OUTAGE_SECONDS", 35));
+    let backoff_only = next_attempt_after(outage).saturating_sub(outage + Duration::from_secs(1));
+    assert!(
+        backoff_only >= Duration::from_secs(10),
+        "an outage of {outage:?} ends {backoff_only:?} before the next backoff attempt: too close to tell a recovery from a retry; choose another (35 s, 90 s)"
+    );
     let drift = Duration::from_secs(2);
     let connection = Connection {
         requests_per_second: 200,
@@ -94,6 +121,7 @@ async fn a_framework_outage_is_reported_backs_off_and_converges_after() {
     world.sim.restart();
     let back = Instant::now();
     world.wait_all_ready(n, settle(n)).await;
+    let recovered = back.elapsed();
     world.assert_one_registration_per_listener(n).await;
 
     // Each converging resource retries with its backoff; the drift loop lists once per
@@ -105,7 +133,7 @@ async fn a_framework_outage_is_reported_backs_off_and_converges_after() {
         outage.as_secs(),
         BACKOFF_BASE.as_secs(),
         drift.as_secs(),
-        back.elapsed().as_secs_f64()
+        recovered.as_secs_f64()
     ));
     for (statement, count) in &said {
         figure(format_args!(
@@ -124,6 +152,12 @@ async fn a_framework_outage_is_reported_backs_off_and_converges_after() {
     assert!(
         calls <= bound as f64,
         "{calls} admin calls during a {outage:?} outage, more than the backoff allows ({bound})"
+    );
+    // The first list after the framework is back (within a drift interval) retries every
+    // resource waiting for it; waiting out each backoff would take until the next attempt.
+    assert!(
+        recovered < backoff_only / 2,
+        "all Ready {recovered:?} after the framework came back: the resources waited out their backoff (next attempt {backoff_only:?} after)"
     );
     world.rotate_listener_secret().await;
     world.save_metrics(&operator.metrics).await;
