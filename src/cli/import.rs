@@ -159,19 +159,8 @@ impl Args {
 /// A Kubernetes name from a framework id: lower case, `[a-z0-9-]`, at most 63
 /// characters, unique among `taken`.
 fn name_for(id: &str, fallback: &str, taken: &mut BTreeSet<String>) -> String {
-    let mut name: String = id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    name.truncate(57);
-    let name = name.trim_matches('-');
-    let base = if name.is_empty() { fallback } else { name };
+    let name = cxf_operator::resources::dns_label(id, 57);
+    let base = if name.is_empty() { fallback } else { &name };
     let mut candidate = base.to_owned();
     let mut n = 2;
     while !taken.insert(candidate.clone()) {

@@ -50,6 +50,24 @@ pub fn is_abandoned(meta: &ObjectMeta) -> bool {
     annotation(meta, ABANDON_ANNOTATION) == Some("true")
 }
 
+/// `text` made a fragment of a DNS label (a Kubernetes name): lower case, every
+/// character but `[a-z0-9]` replaced by `-`, at most `max` characters, no `-` at either
+/// end. Empty if nothing of `text` is left.
+pub fn dns_label(text: &str, max: usize) -> String {
+    let mut label: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    label.truncate(max);
+    label.trim_matches('-').to_owned()
+}
+
 /// The CRDs of all resources, in a stable order, with the file name `crds/` holds each
 /// one under.
 pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
@@ -131,5 +149,20 @@ mod tests {
         assert!(!is_abandoned(&meta));
         meta.annotations = Some([(ABANDON_ANNOTATION.to_owned(), "true".to_owned())].into());
         assert!(is_abandoned(&meta));
+    }
+
+    #[test]
+    fn a_dns_label_is_lower_case_alphanumeric_and_dashes_within_its_length() {
+        // (text, max) → label
+        let cases = [
+            ("Tax Engine #1", 63, "tax-engine--1"),
+            ("--01-lr-7--", 63, "01-lr-7"),
+            ("abcdef", 4, "abcd"),
+            ("abc-def", 4, "abc"),
+            ("ÄÖ", 63, ""),
+        ];
+        for (text, max, label) in cases {
+            assert_eq!(dns_label(text, max), label, "{text:?}");
+        }
     }
 }

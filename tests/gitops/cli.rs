@@ -1,7 +1,7 @@
 //! Running `cxf-operator` subcommands, with the framework's credentials in the
 //! environment (never in arguments), and a simulator process of their own.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
@@ -56,31 +56,14 @@ pub struct Simulator {
 
 impl Simulator {
     pub async fn start() -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cxf-operator"))
-            .args([
-                "simulator",
-                "--listen",
-                "127.0.0.1:0",
-                "--client-id",
-                CLIENT_ID,
-                "--client-secret",
-                CLIENT_SECRET,
-                "--delivery-attempts",
-                "1",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the simulator starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let (child, base) = crate::support::simulator::spawn(&[
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret",
+            CLIENT_SECRET,
+            "--delivery-attempts",
+            "1",
+        ]);
         let http = reqwest::Client::new();
         let token: Value = http
             .post(format!("{base}/oauth2/token"))

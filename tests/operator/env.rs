@@ -1,8 +1,7 @@
 //! One test's world: a namespace, a simulator, a `default` FrameworkConnection to it,
 //! and the controllers running in-process.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +21,17 @@ pub const CLIENT_SECRET: &str = "operator-s3cret";
 /// Workspace used by the tests.
 pub const WORKSPACE: &str = "01";
 
+/// The requests of `requests` (`/sim/requests` entries) with `method` whose path holds
+/// `path_part`.
+pub fn count(requests: &[Value], method: &str, path_part: &str) -> usize {
+    requests
+        .iter()
+        .filter(|r| {
+            r["method"] == method && r["path"].as_str().unwrap_or_default().contains(path_part)
+        })
+        .count()
+}
+
 /// A simulator process, killed on drop.
 pub struct Simulator {
     child: Child,
@@ -32,33 +42,11 @@ pub struct Simulator {
 
 impl Simulator {
     fn start(faults: Option<&str>) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cxf-operator"));
-        command.args([
-            "simulator",
-            "--listen",
-            "127.0.0.1:0",
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret",
-            CLIENT_SECRET,
-        ]);
+        let mut args = vec!["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET];
         if let Some(faults) = faults {
-            command.args(["--faults", faults]);
+            args.extend(["--faults", faults]);
         }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the simulator starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let (child, base) = support::simulator::spawn(&args);
         Self {
             child,
             base,

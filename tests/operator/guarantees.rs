@@ -13,7 +13,7 @@ use kube::api::{DeleteParams, WatchEvent, WatchParams};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::env::{Env, external_id, listener};
+use crate::env::{Env, count, external_id, listener};
 use crate::support::eventually;
 
 /// A periodic drift list: `GET .../listenerRegistrations` without a filter.
@@ -24,15 +24,6 @@ fn is_drift_list(r: &Value) -> bool {
             .unwrap_or_default()
             .ends_with("/listenerRegistrations")
         && r.get("query").is_none_or(Value::is_null)
-}
-
-fn count(requests: &[Value], method: &str, path_part: &str) -> usize {
-    requests
-        .iter()
-        .filter(|r| {
-            r["method"] == method && r["path"].as_str().unwrap_or_default().contains(path_part)
-        })
-        .count()
 }
 
 /// Observed bug (a): the answer of a drift recreate is lost; the next reconcile adopts

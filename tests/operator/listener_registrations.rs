@@ -8,17 +8,8 @@ use serde_json::{Value, json};
 
 use base64::Engine;
 
-use crate::env::{Env, Listener, external_id, listener};
+use crate::env::{Env, Listener, count, external_id, listener};
 use crate::support::eventually;
-
-fn count(requests: &[Value], method: &str, path_part: &str) -> usize {
-    requests
-        .iter()
-        .filter(|r| {
-            r["method"] == method && r["path"].as_str().unwrap_or_default().contains(path_part)
-        })
-        .count()
-}
 
 #[tokio::test]
 async fn a_registration_reaches_the_framework_and_an_edit_patches_only_the_query() {

@@ -8,4 +8,6 @@ mod gatekeeping_rules;
 mod hub;
 mod listener_registrations;
 mod persistence;
+#[path = "../support/simulator.rs"]
+mod process;
 mod support;

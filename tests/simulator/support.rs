@@ -1,8 +1,7 @@
 //! Starting the simulator process, a client for it, and a listener server that
 //! records what the simulator delivers.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,28 +28,9 @@ pub struct Simulator {
 impl Simulator {
     /// Starts the simulator with `args` (after `--listen 127.0.0.1:0`).
     pub fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cxf-operator"))
-            .args([
-                "simulator",
-                "--listen",
-                "127.0.0.1:0",
-                "--delivery-backoff-ms",
-                "20",
-            ])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the simulator starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let mut all = vec!["--delivery-backoff-ms", "20"];
+        all.extend_from_slice(args);
+        let (child, base) = super::process::spawn(&all);
         let http = reqwest::Client::builder()
             .danger_accept_invalid_certs(true)
             .build()

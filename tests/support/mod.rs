@@ -32,6 +32,8 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
+pub mod simulator;
+
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
 /// How long [`eventually`] waits before failing the test.
@@ -313,18 +315,7 @@ impl Drop for TestNamespace {
 
 /// A valid namespace name (a DNS label) for a test.
 fn namespace_name(test: &str, suffix: u32) -> String {
-    let mut slug: String = test
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    slug.truncate(40);
-    let slug = slug.trim_matches('-');
+    let slug = cxf_operator::resources::dns_label(test, 40);
     format!("test-{slug}-{suffix:08x}")
 }
 
