@@ -458,6 +458,50 @@ fn the_helm_test_waits_for_every_connection_with_read_only_rbac() {
     );
 }
 
+/// Whether `labels` carries every label of the selector `matched` (a `matchLabels` or a
+/// Service's `selector`).
+fn selected(matched: &Value, labels: &Value) -> bool {
+    matched
+        .as_object()
+        .is_some_and(|m| !m.is_empty() && m.iter().all(|(k, v)| &labels[k] == v))
+}
+
+#[test]
+fn only_the_operator_pods_match_the_service_pdb_and_network_policy() {
+    let docs = render(&["networkPolicy.enabled=true"]);
+    let deployment = one(&docs, "Deployment");
+    let operator = &deployment["spec"]["template"]["metadata"]["labels"];
+    let test_pod = docs
+        .iter()
+        .find(|d| is_hook(d) && kind(d) == "Pod")
+        .expect("the helm test pod");
+    let selectors = [
+        ("Service", &one(&docs, "Service")["spec"]["selector"]),
+        (
+            "PodDisruptionBudget",
+            &one(&docs, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
+        ),
+        (
+            "NetworkPolicy",
+            &one(&docs, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"],
+        ),
+        ("Deployment", &deployment["spec"]["selector"]["matchLabels"]),
+    ];
+    for (what, selector) in selectors {
+        assert!(
+            selected(selector, operator),
+            "{what} selects the operator pods"
+        );
+        // The helm test pod is no endpoint of the webhook Service, no replica the PDB
+        // counts, and no pod the Deployment adopts.
+        assert!(
+            !selected(selector, &test_pod["metadata"]["labels"]),
+            "{what} {selector} selects the helm test pod {}",
+            test_pod["metadata"]["labels"]
+        );
+    }
+}
+
 #[test]
 fn watch_namespaces_become_roles_flags_and_a_namespace_selector() {
     let docs = render(&["watchNamespaces={team-a,team-b}"]);

@@ -19,11 +19,25 @@
 
 {{/* Labels of every resource. */}}
 {{- define "cxf-operator.labels" -}}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "cxf-operator.commonLabels" . }}
 {{ include "cxf-operator.selectorLabels" . }}
+{{- end }}
+
+{{/* Labels of every object but the selector's. */}}
+{{- define "cxf-operator.commonLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: cxf-operator
+{{- end }}
+
+{{/* Labels of the `helm test` pod: not the operator's selector, so no Service, PDB,
+NetworkPolicy or Deployment takes it for an operator pod. */}}
+{{- define "cxf-operator.testLabels" -}}
+{{ include "cxf-operator.commonLabels" . }}
+app.kubernetes.io/name: {{ include "cxf-operator.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
 {{- end }}
 
 {{/* Labels selecting the operator's pods. */}}
