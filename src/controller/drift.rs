@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 
 use super::context::Context;
 use super::framework_object::users;
+use super::send;
 use super::state::{ConnectionState, Kind, by_id};
 use super::watch::Watched;
 use crate::framework::model;
@@ -60,19 +61,34 @@ pub async fn run(ctx: Arc<Context>) {
                 )
                 .await,
             ];
-            if listed.contains(&Listed::Unreachable) {
-                state.unreachable(Instant::now());
-            } else if listed.contains(&Listed::Ok) && state.reached() {
-                let waiting = (
-                    waiting_for_framework(&registrations),
-                    waiting_for_framework(&rules),
-                );
-                info!(%connection, registrations = waiting.0.len(), rules = waiting.1.len(),
+            match reachable(&listed) {
+                Some(false) => state.unreachable(Instant::now()),
+                Some(true) if state.reached() => {
+                    let waiting = (
+                        waiting_for_framework(&registrations),
+                        waiting_for_framework(&rules),
+                    );
+                    info!(%connection, registrations = waiting.0.len(), rules = waiting.1.len(),
                     "the framework answers again: retrying the resources waiting for it");
-                send(&ctx.triggers.registrations, waiting.0);
-                send(&ctx.triggers.rules, waiting.1);
+                    send(&ctx.triggers.registrations, waiting.0);
+                    send(&ctx.triggers.rules, waiting.1);
+                }
+                _ => {}
             }
         }
+    }
+}
+
+/// What a drift check's lists tell of the framework: unreachable if one list could not
+/// reach it, reachable if one was answered, nothing if nothing was listed (or a list was
+/// refused).
+fn reachable(listed: &[Listed]) -> Option<bool> {
+    if listed.contains(&Listed::Unreachable) {
+        Some(false)
+    } else if listed.contains(&Listed::Ok) {
+        Some(true)
+    } else {
+        None
     }
 }
 
@@ -106,16 +122,6 @@ fn waiting_for_framework<K: Watched>(resources: &[Arc<K>]) -> Vec<ObjectRef<K>> 
         .filter(|r| r.waiting_for_framework())
         .map(|r| ObjectRef::from_obj(r.as_ref()))
         .collect()
-}
-
-fn send<K: Resource<DynamicType = ()>>(
-    to: &UnboundedSender<ObjectRef<K>>,
-    objects: Vec<ObjectRef<K>>,
-) {
-    for object in objects {
-        // A closed channel: the controller stopped, nothing left to trigger.
-        let _ = to.unbounded_send(object);
-    }
 }
 
 /// Lists the objects of kind `T` (if any resource uses one) and triggers the resources
@@ -169,4 +175,27 @@ where
     }
     send(trigger, changed);
     Listed::Ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lists_of_a_check_tell_whether_the_framework_is_reachable() {
+        use Listed::{Failed, Nothing, Ok, Unreachable};
+        // (lists of registrations and rules) → reachable?
+        let cases = [
+            ([Nothing, Nothing], None),
+            ([Ok, Nothing], Some(true)),
+            ([Nothing, Ok], Some(true)),
+            ([Ok, Unreachable], Some(false)),
+            ([Unreachable, Nothing], Some(false)),
+            ([Failed, Nothing], None),
+            ([Failed, Ok], Some(true)),
+        ];
+        for (listed, want) in cases {
+            assert_eq!(reachable(&listed), want, "{listed:?}");
+        }
+    }
 }
