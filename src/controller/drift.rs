@@ -3,11 +3,14 @@
 //! disappeared are reconciled (which reads a missing one by id before creating it again,
 //! and puts a changed one back, with an Event).
 //!
-//! The same lists tell when an unreachable framework is back: while it is unreachable
-//! (a list or any call failed for want of an answer) the check comes every
-//! [`PROBE`](super::state::PROBE) at most, and after its first list that succeeds every
-//! resource of the connection waiting out a retry for the framework (`Ready=False`,
-//! reason `Unavailable`) is reconciled at once, instead of at the end of its backoff.
+//! The same lists tell when an unreachable framework is back. A call that fails for want
+//! of an answer brings a check within [`PROBE`](super::state::PROBE); if its list fails
+//! too, the framework is down and a check comes every `PROBE` until one is answered;
+//! then every resource of the connection waiting out a retry for the framework
+//! (`Ready=False`, reason `Unavailable`) is reconciled at once, instead of at the end of
+//! its backoff. A probe that is answered after a failed call leaves the backoffs alone:
+//! that call failed on its own (one object the framework cannot serve retries on its
+//! schedule, and costs one list per failure, not one per `PROBE`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,8 +65,8 @@ pub async fn run(ctx: Arc<Context>) {
                 .await,
             ];
             match reachable(&listed) {
-                Some(false) => state.unreachable(Instant::now()),
-                Some(true) if state.reached() => {
+                Some(false) => state.list_unreachable(Instant::now()),
+                Some(true) if state.list_answered() => {
                     let waiting = (
                         waiting_for_framework(&registrations),
                         waiting_for_framework(&rules),

@@ -102,7 +102,7 @@ where
                 connection.slow_down(Instant::now() + wait);
             }
             if let (true, Some(connection)) = (e.framework_unreachable(), connection) {
-                connection.unreachable(Instant::now());
+                connection.call_unreachable(Instant::now());
             }
             let retry = if e.is_transient() {
                 Retry::Backoff

@@ -1,8 +1,9 @@
 //! What the operator holds of each framework: per FrameworkConnection (keyed by its
 //! `ObjectRef`), the admin client, the drift schedule, a connection-wide slow-down after
-//! a 429, whether the framework is unreachable (then the drift check probes every
-//! [`PROBE`] at most, and its first list that succeeds tells the framework is back), and
-//! the framework's objects as last listed, read or written. A reconcile plans
+//! a 429, whether the framework is reachable ([`Reachability`]: a call that finds it
+//! unreachable brings a drift check within [`PROBE`]; a check whose list fails too keeps
+//! them coming every [`PROBE`], and its first list answered after that tells the
+//! framework is back), and the framework's objects as last listed, read or written. A reconcile plans
 //! against this, so a resource in sync costs no admin API call; a cold cache is filled
 //! by ONE list per connection and kind, shared by every reconcile waiting for it.
 
@@ -83,13 +84,26 @@ pub struct Objects {
 /// unreachable: how soon its return is noticed (the drift interval, if shorter).
 pub const PROBE: Duration = Duration::from_secs(5);
 
+/// What the operator knows of the framework's reachability.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Reachability {
+    /// Its last answers came.
+    #[default]
+    Reachable,
+    /// A call found it unreachable: maybe the framework, maybe that one call; a probe
+    /// tells.
+    Suspect,
+    /// A list found it unreachable: it is down until a list is answered.
+    Down,
+}
+
 /// One connection's client and what was observed through it.
 pub struct ConnectionState {
     /// The admin API client.
     pub admin: Arc<AdminClient>,
     drift_interval: Mutex<Duration>,
     next_drift: Mutex<Instant>,
-    unreachable: Mutex<bool>,
+    reachability: Mutex<Reachability>,
     slow_until: Mutex<Option<Instant>>,
     objects: Mutex<Objects>,
     fill_registrations: tokio::sync::Mutex<()>,
@@ -107,7 +121,7 @@ impl ConnectionState {
             admin,
             drift_interval: Mutex::new(drift_interval),
             next_drift: Mutex::new(Instant::now() + drift_interval),
-            unreachable: Mutex::new(false),
+            reachability: Mutex::new(Reachability::Reachable),
             slow_until: Mutex::new(None),
             objects: Mutex::new(Objects {
                 registrations: Some(by_id(registrations)),
@@ -134,27 +148,43 @@ impl ConnectionState {
     }
 
     /// The wait before the next drift check: the interval, at most [`PROBE`] while the
-    /// framework is unreachable.
+    /// framework is suspect or down.
     fn drift_period(&self) -> Duration {
         let interval = *self.drift_interval.lock().expect("drift lock");
-        if *self.unreachable.lock().expect("reachability lock") {
-            interval.min(PROBE)
-        } else {
-            interval
+        match *self.reachability.lock().expect("reachability lock") {
+            Reachability::Reachable => interval,
+            Reachability::Suspect | Reachability::Down => interval.min(PROBE),
         }
     }
 
-    /// A call found the framework unreachable at `now`: the drift check probes within
-    /// [`PROBE`] (or its interval) until a list succeeds.
-    pub fn unreachable(&self, now: Instant) {
-        *self.unreachable.lock().expect("reachability lock") = true;
+    /// Sets the reachability to `to` at `now` and brings the next drift check within
+    /// the period that follows.
+    fn set_reachability(&self, to: Reachability, now: Instant) {
+        *self.reachability.lock().expect("reachability lock") = to;
         let mut next = self.next_drift.lock().expect("drift lock");
         *next = (*next).min(now + self.drift_period());
     }
 
-    /// A list succeeded: whether the framework was unreachable until now (it is back).
-    pub fn reached(&self) -> bool {
-        std::mem::take(&mut *self.unreachable.lock().expect("reachability lock"))
+    /// A call found the framework unreachable at `now`: a drift check comes within
+    /// [`PROBE`] (or its interval) to tell the framework from that call.
+    pub fn call_unreachable(&self, now: Instant) {
+        let current = *self.reachability.lock().expect("reachability lock");
+        if current == Reachability::Reachable {
+            self.set_reachability(Reachability::Suspect, now);
+        }
+    }
+
+    /// A drift list found the framework unreachable at `now`: it is down, and a check
+    /// comes every [`PROBE`] (or its interval) until a list is answered.
+    pub fn list_unreachable(&self, now: Instant) {
+        self.set_reachability(Reachability::Down, now);
+    }
+
+    /// A drift list was answered: whether that ends an outage (the framework was down;
+    /// after a mere suspicion, the failed call was that call's own).
+    pub fn list_answered(&self) -> bool {
+        let was = std::mem::take(&mut *self.reachability.lock().expect("reachability lock"));
+        was == Reachability::Down
     }
 
     /// Slows the whole connection down until `until` (after a 429 or a Retry-After).
@@ -349,7 +379,7 @@ mod tests {
     }
 
     #[test]
-    fn an_unreachable_framework_is_probed_every_probe_until_a_list_succeeds() {
+    fn a_failed_call_brings_a_probe_and_only_a_failed_probe_makes_a_recovery() {
         let interval = Duration::from_secs(60);
         let state = ConnectionState::new(admin(), interval, Vec::new());
         let start = Instant::now();
@@ -357,33 +387,49 @@ mod tests {
             !state.drift_due(start),
             "first check one interval after the start"
         );
-        assert!(!state.reached(), "nothing to report while reachable");
 
-        // A call fails for want of an answer: the next check comes within PROBE, and so
-        // does every one after it until a list succeeds.
-        state.unreachable(start + Duration::from_secs(10));
+        // One call finds the framework unreachable: a probe within PROBE.
+        state.call_unreachable(start + Duration::from_secs(10));
         assert!(!state.drift_due(start + Duration::from_secs(14)));
         assert!(state.drift_due(start + Duration::from_secs(15)));
-        assert!(!state.drift_due(start + Duration::from_secs(19)));
-        assert!(state.drift_due(start + Duration::from_secs(20)));
-        // A second failure does not push the probe later.
-        state.unreachable(start + Duration::from_secs(21));
-        assert!(state.drift_due(start + Duration::from_secs(25)));
-
-        // The list succeeds: reported once, and the interval is back.
-        assert!(state.reached(), "the framework is back");
-        assert!(!state.reached(), "reported once");
+        // The probe is answered: that call's failure was its own (a 5xx on one object,
+        // say). Nothing to report, and the interval is back: a resource failing for good
+        // keeps its backoff and costs no list every PROBE.
+        assert!(!state.list_answered(), "not a recovery");
         assert!(
-            state.drift_due(start + Duration::from_secs(30)),
-            "scheduled before it was back"
+            state.drift_due(start + Duration::from_secs(20)),
+            "scheduled while suspect"
         );
-        assert!(!state.drift_due(start + Duration::from_secs(89)));
-        assert!(state.drift_due(start + Duration::from_secs(90)));
+        assert!(!state.drift_due(start + Duration::from_secs(79)));
+        assert!(state.drift_due(start + Duration::from_secs(80)));
+
+        // A call fails, then the probe's list fails too: the framework is down. Probes
+        // come every PROBE until a list is answered, which reports the recovery once.
+        state.call_unreachable(start + Duration::from_secs(100));
+        assert!(state.drift_due(start + Duration::from_secs(105)));
+        state.list_unreachable(start + Duration::from_secs(105));
+        assert!(!state.drift_due(start + Duration::from_secs(109)));
+        assert!(state.drift_due(start + Duration::from_secs(110)));
+        state.list_unreachable(start + Duration::from_secs(110));
+        assert!(state.drift_due(start + Duration::from_secs(115)));
+        assert!(state.list_answered(), "the framework is back");
+        assert!(!state.list_answered(), "reported once");
+        assert!(
+            state.drift_due(start + Duration::from_secs(120)),
+            "scheduled while down"
+        );
+        assert!(!state.drift_due(start + Duration::from_secs(179)));
+        assert!(state.drift_due(start + Duration::from_secs(180)));
+
+        // A drift list that fails at its interval makes the framework down at once.
+        state.list_unreachable(start + Duration::from_secs(180));
+        assert!(state.drift_due(start + Duration::from_secs(185)));
+        assert!(state.list_answered());
 
         // With an interval shorter than PROBE, the interval stays.
         let fast = ConnectionState::new(admin(), Duration::from_secs(2), Vec::new());
         let now = Instant::now();
-        fast.unreachable(now);
+        fast.call_unreachable(now);
         assert!(!fast.drift_due(now + Duration::from_secs(1)));
         assert!(fast.drift_due(now + Duration::from_secs(2)));
     }
