@@ -9,16 +9,16 @@ use std::time::Duration;
 use futures::channel::mpsc::UnboundedSender;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
-
-use super::events::Events;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource};
 use serde::Serialize;
 use tokio::time::Instant;
 
 use super::error::Error;
+use super::events::Events;
 use super::framework_object::users;
 use super::state::{ConnectionState, FrameworkState};
+use super::{refs, send};
 use crate::desired::credentials::HashKey;
 use crate::metrics::Metrics;
 use crate::resources::{FrameworkConnection, GatekeepingRule, ListenerRegistration};
@@ -69,14 +69,8 @@ impl Triggers {
         rules: &Store<GatekeepingRule>,
         connection: &ObjectRef<FrameworkConnection>,
     ) {
-        for r in users(registrations, connection) {
-            let _ = self
-                .registrations
-                .unbounded_send(ObjectRef::from_obj(r.as_ref()));
-        }
-        for r in users(rules, connection) {
-            let _ = self.rules.unbounded_send(ObjectRef::from_obj(r.as_ref()));
-        }
+        send(&self.registrations, refs(&users(registrations, connection)));
+        send(&self.rules, refs(&users(rules, connection)));
     }
 }
 

@@ -87,7 +87,7 @@ impl Error {
 
     /// Whether the framework could not be reached or answer
     /// ([`AdminError::is_unreachable`]): its connection then probes for its return
-    /// (`ConnectionState::unreachable`).
+    /// (`ConnectionState::call_unreachable`).
     pub fn framework_unreachable(&self) -> bool {
         matches!(self, Self::Admin(e) if e.is_unreachable())
     }

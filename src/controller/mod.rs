@@ -91,25 +91,29 @@ fn send<K: Resource<DynamicType = ()>>(
     }
 }
 
+/// References to `objects`, to reconcile.
+fn refs<K: Resource<DynamicType = ()>>(objects: &[Arc<K>]) -> Vec<ObjectRef<K>> {
+    objects
+        .iter()
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
+        .collect()
+}
+
 /// The other rules of `changed`'s namespace waiting in a claim conflict: a claim that
 /// changed or went away may free the rule they wait for.
 fn waiting_for_claim(
     rules: &Store<GatekeepingRule>,
     changed: &GatekeepingRule,
 ) -> Vec<ObjectRef<GatekeepingRule>> {
-    rules
-        .state_filter(|r| {
-            r.namespace() == changed.namespace()
-                && r.name_any() != changed.name_any()
-                && r.status.as_ref().is_some_and(|s| {
-                    s.conditions
-                        .iter()
-                        .any(|c| c.reason == crate::resources::conditions::REASON_CONFLICT)
-                })
-        })
-        .iter()
-        .map(|r| ObjectRef::from_obj(r.as_ref()))
-        .collect()
+    refs(&rules.state_filter(|r| {
+        r.namespace() == changed.namespace()
+            && r.name_any() != changed.name_any()
+            && r.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.reason == crate::resources::conditions::REASON_CONFLICT)
+            })
+    }))
 }
 
 /// The rules of `listener`'s namespace that route events to it.
@@ -117,14 +121,10 @@ fn routing_to(
     rules: &Store<GatekeepingRule>,
     listener: &ListenerRegistration,
 ) -> Vec<ObjectRef<GatekeepingRule>> {
-    rules
-        .state_filter(|r| {
-            r.namespace() == listener.namespace()
-                && r.listener_names().any(|n| n == listener.name_any())
-        })
-        .iter()
-        .map(|r| ObjectRef::from_obj(r.as_ref()))
-        .collect()
+    refs(&rules.state_filter(|r| {
+        r.namespace() == listener.namespace()
+            && r.listener_names().any(|n| n == listener.name_any())
+    }))
 }
 
 /// The controllers of one namespace (or of all).

@@ -3,9 +3,10 @@
 //! a 429, whether the framework is reachable ([`Reachability`]: a call that finds it
 //! unreachable brings a drift check within [`PROBE`]; a check whose list fails too keeps
 //! them coming every [`PROBE`], and its first list answered after that tells the
-//! framework is back), and the framework's objects as last listed, read or written. A reconcile plans
-//! against this, so a resource in sync costs no admin API call; a cold cache is filled
-//! by ONE list per connection and kind, shared by every reconcile waiting for it.
+//! framework is back), and the framework's objects as last listed, read or written. A
+//! reconcile plans against this, so a resource in sync costs no admin API call; a cold
+//! cache is filled by ONE list per connection and kind, shared by every reconcile
+//! waiting for it.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -20,6 +20,7 @@ use std::time::SystemTime;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
@@ -27,8 +28,6 @@ use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 
 use crate::metrics::{Queue, ReadyLabels, ResourceMetrics};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-
 use crate::resources::{FrameworkConnection, GatekeepingRule, ListenerRegistration, conditions};
 
 /// Default number of reconciles one controller runs at once.

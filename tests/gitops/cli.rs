@@ -65,24 +65,12 @@ impl Simulator {
             "1",
         ]);
         let http = reqwest::Client::new();
-        let token: Value = http
-            .post(format!("{base}/oauth2/token"))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", CLIENT_ID),
-                ("client_secret", CLIENT_SECRET),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let token = crate::support::simulator::token(&http, &base, CLIENT_ID, CLIENT_SECRET).await;
         Self {
             child,
             base,
             http,
-            token: token["access_token"].as_str().unwrap().to_owned(),
+            token,
         }
     }
 

@@ -117,24 +117,12 @@ impl Simulator {
         path: &str,
         body: Option<Value>,
     ) -> reqwest::Response {
-        let token: Value = self
-            .http
-            .post(format!("{}/oauth2/token", self.base))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", CLIENT_ID),
-                ("client_secret", CLIENT_SECRET),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let token =
+            support::simulator::token(&self.http, &self.base, CLIENT_ID, CLIENT_SECRET).await;
         let mut request = self
             .http
             .request(method, format!("{}/admin/{WORKSPACE}/{path}", self.base))
-            .bearer_auth(token["access_token"].as_str().unwrap());
+            .bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);
         }

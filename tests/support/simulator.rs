@@ -1,6 +1,9 @@
 //! `cxf-operator simulator` as a child process, for every test binary that starts one.
 //! Included by `tests/support/mod.rs` and, on its own, by `tests/simulator`.
 
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
@@ -25,4 +28,25 @@ pub fn spawn(args: &[&str]) -> (Child, String) {
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_owned();
     (child, base)
+}
+
+/// A token of the simulator at `base` for API client `id` (client credentials).
+pub async fn token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> String {
+    let answer: serde_json::Value = http
+        .post(format!("{base}/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ])
+        .send()
+        .await
+        .expect("the token endpoint answers")
+        .json()
+        .await
+        .expect("a JSON token answer");
+    answer["access_token"]
+        .as_str()
+        .expect("an access_token")
+        .to_owned()
 }
