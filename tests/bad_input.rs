@@ -6,31 +6,27 @@
 //! address-space limit (`ulimit -v`, [`MEMORY_LIMIT_KIB`]) far below what the input
 //! would expand to, so reading it all would abort instead of printing the error.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+
+#[path = "support/process.rs"]
+mod process;
 
 /// The binary's address-space limit: 1 GiB (a billion laughs expands to tens of GiB).
 const MEMORY_LIMIT_KIB: u64 = 1024 * 1024;
 
 /// Runs `cxf-operator <args>` under [`MEMORY_LIMIT_KIB`], with `stdin` piped in.
 fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -v {MEMORY_LIMIT_KIB} && exec \"$0\" \"$@\""
-        ))
-        .arg(env!("CARGO_BIN_EXE_cxf-operator"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start cxf-operator");
-    let mut input = child.stdin.take().expect("stdin");
-    // The binary may stop reading early (that is the point): ignore a broken pipe.
-    let _ = input.write_all(stdin);
-    drop(input);
-    child.wait_with_output().expect("wait for cxf-operator")
+    // The binary may stop reading early (that is the point).
+    process::output_with_stdin(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -v {MEMORY_LIMIT_KIB} && exec \"$0\" \"$@\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_cxf-operator"))
+            .args(args),
+        stdin,
+    )
 }
 
 fn stderr(output: &Output) -> String {

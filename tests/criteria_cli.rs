@@ -1,25 +1,18 @@
 //! `cxf-operator criteria`: the built binary's output and exit codes.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+
+#[path = "support/process.rs"]
+mod process;
 
 /// Runs `cxf-operator criteria <args>` with `stdin` piped in.
 fn run(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cxf-operator"))
-        .arg("criteria")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start cxf-operator");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("wait for cxf-operator")
+    process::output_with_stdin(
+        Command::new(env!("CARGO_BIN_EXE_cxf-operator"))
+            .arg("criteria")
+            .args(args),
+        stdin.as_bytes(),
+    )
 }
 
 fn stdout(output: &Output) -> String {
@@ -156,6 +149,13 @@ fn eval_exit_codes() {
         "{}",
         stderr(&output)
     );
+
+    // The expression is checked before the event is read: a child that
+    // exits without reading a stdin larger than a pipe buffer is its answer,
+    // not a failure to write.
+    let event = format!("{{\"pad\": \"{}\"}}", "x".repeat(1 << 20));
+    let output = run(&["eval", "OP eq GET", "--event", "-"], &event);
+    assert_eq!(output.status.code(), Some(1));
 
     let output = run(&["eval", "/a pr", "--event", "-"], "{not json");
     assert_eq!(output.status.code(), Some(2));

@@ -2,11 +2,11 @@
 //! chart's CRDs are `crds/`, `cxf-operator run` knows every flag the Deployment passes,
 //! `cxf-operator validate` and `criteria check` accept the examples.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
+use super::support::process::output_with_stdin;
 use super::{
     CHART, both, cxf_operator, deployment_args, documents, render, root, run, stdout, tool,
 };
@@ -148,20 +148,10 @@ fn cxf_operator_run_accepts_the_charts_arguments_in_every_mode() {
 
 /// `cxf-operator validate -f -` of `input`.
 fn validate(input: &str) -> std::process::Output {
-    let mut child = Command::new(cxf_operator())
-        .args(["validate", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting cxf-operator validate");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    output_with_stdin(
+        Command::new(cxf_operator()).args(["validate", "-f", "-"]),
+        input.as_bytes(),
+    )
 }
 
 #[test]

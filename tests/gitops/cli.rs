@@ -1,8 +1,9 @@
 //! Running `cxf-operator` subcommands, with the framework's credentials in the
 //! environment (never in arguments), and a simulator process of their own.
 
-use std::io::Write;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
+
+use super::support::process::output_with_stdin;
 
 use serde_json::Value;
 
@@ -13,21 +14,13 @@ pub const CLIENT_SECRET: &str = "gitops-s3cret";
 /// Runs `cxf-operator ARGS` with the client's credentials in the environment and
 /// `stdin` as its input.
 pub fn run(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cxf-operator"))
-        .args(args)
-        .env("CXF_CLIENT_ID", CLIENT_ID)
-        .env("CXF_CLIENT_SECRET", CLIENT_SECRET)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cxf-operator starts");
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
+    output_with_stdin(
+        Command::new(env!("CARGO_BIN_EXE_cxf-operator"))
+            .args(args)
+            .env("CXF_CLIENT_ID", CLIENT_ID)
+            .env("CXF_CLIENT_SECRET", CLIENT_SECRET),
+        stdin.unwrap_or_default().as_bytes(),
+    )
 }
 
 /// Stdout and stderr, for assertion messages.

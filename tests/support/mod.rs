@@ -32,6 +32,7 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
+pub mod process;
 pub mod simulator;
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");

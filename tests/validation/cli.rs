@@ -1,25 +1,17 @@
 //! `cxf-operator validate`: every check, the output formats, and the exit codes.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
+use super::support::process::output_with_stdin;
 use super::{manifests, testdata};
 
 fn validate(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cxf-operator"))
-        .arg("validate")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running cxf-operator validate");
-    let mut input = child.stdin.take().unwrap();
-    input
-        .write_all(stdin.unwrap_or_default().as_bytes())
-        .unwrap();
-    drop(input);
-    child.wait_with_output().unwrap()
+    output_with_stdin(
+        Command::new(env!("CARGO_BIN_EXE_cxf-operator"))
+            .arg("validate")
+            .args(args),
+        stdin.unwrap_or_default().as_bytes(),
+    )
 }
 
 fn stdout(output: &Output) -> String {
