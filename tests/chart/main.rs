@@ -30,9 +30,8 @@ mod offline;
 mod playground;
 mod render;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -58,28 +57,6 @@ fn cxf_operator() -> &'static str {
     env!("CARGO_BIN_EXE_cxf-operator")
 }
 
-/// Where kubectl and helm are (`scripts/control-plane.sh bin-dir`); no cluster started.
-fn bin_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(root().join("scripts/control-plane.sh"))
-            .arg("bin-dir")
-            .output()
-            .expect("running scripts/control-plane.sh bin-dir");
-        assert!(out.status.success(), "{}", stderr(&out));
-        let dir = PathBuf::from(stdout(&out).trim());
-        for tool in ["kubectl", "helm"] {
-            assert!(
-                dir.join(tool).is_file(),
-                "{tool} missing in {}: run scripts/control-plane.sh build",
-                dir.display()
-            );
-        }
-        dir
-    })
-}
-
 /// The Kubernetes version the control plane is built at, without the `v` (`1.36.3`):
 /// `helm template` assumes v1.20 unless told, which the chart's `kubeVersion` refuses.
 fn kube_version() -> String {
@@ -88,9 +65,9 @@ fn kube_version() -> String {
         .to_owned()
 }
 
-/// A tool of the bin dir, run in the repository root, without a cluster.
+/// A tool of [`support::tools_dir`], run in the repository root, without a cluster.
 fn tool(name: &str) -> Command {
-    let mut command = Command::new(bin_dir().join(name));
+    let mut command = Command::new(support::tools_dir().join(name));
     command
         .current_dir(root())
         .env("KUBECONFIG", "/dev/null")

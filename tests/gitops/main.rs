@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod ci_snippets;
 mod cli;
 // The operator tests' environment (namespace, simulator, connection, controllers);
 // this binary uses part of it.

@@ -59,11 +59,36 @@ pub fn control_plane() -> &'static ControlPlane {
     }
 }
 
+/// Where `scripts/control-plane.sh build` put `kubectl`, `helm` and the control-plane
+/// binaries (the cache), without starting anything. Panics, saying to run the build,
+/// when `kubectl` or `helm` is not there: a missing tool is a failure, never a skip.
+pub fn tools_dir() -> &'static Path {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match DIR.get_or_init(find_tools_dir) {
+        Ok(dir) => dir,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+fn find_tools_dir() -> Result<PathBuf, String> {
+    let script = Path::new(MANIFEST_DIR).join("scripts/control-plane.sh");
+    let dir = run_checked(Command::new("bash").arg(&script).arg("bin-dir"), "bin-dir")?;
+    let dir = PathBuf::from(dir.trim());
+    for tool in ["kubectl", "helm"] {
+        if !dir.join(tool).is_file() {
+            return Err(format!(
+                "{tool} missing in {}: run scripts/control-plane.sh build",
+                dir.display()
+            ));
+        }
+    }
+    Ok(dir)
+}
+
 impl ControlPlane {
     fn start() -> Result<Self, String> {
         let script = Path::new(MANIFEST_DIR).join("scripts/control-plane.sh");
-        let bin_dir = run_checked(Command::new("bash").arg(&script).arg("bin-dir"), "bin-dir")?;
-        let bin_dir = PathBuf::from(bin_dir.trim());
+        let bin_dir = find_tools_dir()?;
         let kubeconfig = match std::env::var_os("CXF_TEST_KUBECONFIG") {
             Some(kubeconfig) => PathBuf::from(kubeconfig),
             None => {
