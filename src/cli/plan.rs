@@ -699,6 +699,17 @@ impl Args {
 
     fn plan(&self) -> anyhow::Result<u8> {
         let documents = read_manifests(&self.paths)?;
+        // A failed render piped in (`kustomize build ... | plan -f -`) is an empty
+        // input: planned, it would say "no change" and pass a CI check.
+        anyhow::ensure!(
+            !documents.is_empty(),
+            "no manifest in {}: nothing to plan (an empty input is what a failed render piped in looks like)",
+            self.paths
+                .iter()
+                .map(|path| path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         let mut out = std::io::stdout().lock();
         if let Some(findings) = invalid(&documents) {
             match self.output {

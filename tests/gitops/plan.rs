@@ -253,3 +253,29 @@ spec:
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn an_input_without_a_document_is_an_error_not_an_empty_plan() {
+    // What a failed `kustomize build | cxf-operator plan -f -` feeds it. No framework is
+    // reachable at this address: the refusal comes before any call.
+    for stdin in ["", "\n", "---\n# nothing rendered\n"] {
+        let output = crate::cli::run(
+            &[
+                "plan",
+                "-f",
+                "-",
+                "--gateway",
+                "http://127.0.0.1:9",
+                "--workspace",
+                "01",
+            ],
+            Some(stdin),
+        );
+        assert_eq!(output.status.code(), Some(1), "{}", shown(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.starts_with("error: no manifest in -: nothing to plan"),
+            "{stdin:?}: {stderr}"
+        );
+    }
+}
