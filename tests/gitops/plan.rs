@@ -224,17 +224,10 @@ spec:
     );
 }
 
-#[tokio::test]
-async fn invalid_manifests_exit_1_with_the_validate_findings_before_any_call() {
-    let manifest = r#"apiVersion: cxf.dev/v1alpha1
-kind: ListenerRegistration
-metadata: {name: broken}
-spec:
-  affiliatedApis: [{apiName: Party, apiVersion: v4, query: 'eventType=X'}]
-  listenerUrl: http://127.0.0.1:9/x
-"#;
-    // No framework is reachable at this address: the findings come first.
-    let output = crate::cli::run(
+/// `plan -f -` with `stdin`, against an address where no framework answers: what it
+/// prints comes before any call, or is the failed call.
+fn plan_unreachable(stdin: &str) -> std::process::Output {
+    crate::cli::run(
         &[
             "plan",
             "-f",
@@ -244,8 +237,20 @@ spec:
             "--workspace",
             "01",
         ],
-        Some(manifest),
-    );
+        Some(stdin),
+    )
+}
+
+#[tokio::test]
+async fn invalid_manifests_exit_1_with_the_validate_findings_before_any_call() {
+    let manifest = r#"apiVersion: cxf.dev/v1alpha1
+kind: ListenerRegistration
+metadata: {name: broken}
+spec:
+  affiliatedApis: [{apiName: Party, apiVersion: v4, query: 'eventType=X'}]
+  listenerUrl: http://127.0.0.1:9/x
+"#;
+    let output = plan_unreachable(manifest);
     assert_eq!(output.status.code(), Some(1), "{}", shown(&output));
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -256,21 +261,9 @@ spec:
 
 #[tokio::test]
 async fn an_input_without_a_document_is_an_error_not_an_empty_plan() {
-    // What a failed `kustomize build | cxf-operator plan -f -` feeds it. No framework is
-    // reachable at this address: the refusal comes before any call.
+    // What a failed `kustomize build | cxf-operator plan -f -` feeds it.
     for stdin in ["", "\n", "---\n# nothing rendered\n"] {
-        let output = crate::cli::run(
-            &[
-                "plan",
-                "-f",
-                "-",
-                "--gateway",
-                "http://127.0.0.1:9",
-                "--workspace",
-                "01",
-            ],
-            Some(stdin),
-        );
+        let output = plan_unreachable(stdin);
         assert_eq!(output.status.code(), Some(1), "{}", shown(&output));
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
