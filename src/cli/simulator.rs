@@ -63,7 +63,7 @@ pub struct Args {
     /// Seed for generated ids and fault draws (deterministic runs).
     #[arg(long)]
     seed: Option<u64>,
-    /// Persist the state to this file (atomically, after each change) and load it at start.
+    /// Persist the state to this file (atomically; a change is answered once it is on disk) and load it at start.
     #[arg(long)]
     state: Option<PathBuf>,
     /// Delivery attempts per event and listener.

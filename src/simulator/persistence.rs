@@ -1,8 +1,13 @@
 //! The `--state` file: every workspace's objects (credentials included, so the file is
 //! created readable by its owner only), written after each change to a temporary file
 //! that is then renamed over the old one, so a crash leaves the old or the new state,
-//! never a torn one. Writes happen in revision order; an older snapshot never
-//! overwrites a newer one.
+//! never a torn one.
+//!
+//! A change is answered once a file holding it is on disk, and one write holds every
+//! change made before it (group commit): changes that come while a write is under way
+//! wait for it, then the first of them writes the state as it is then, which holds the
+//! others too. Under concurrent load the whole-state writes are far fewer than the
+//! changes; each is one snapshot of the store, so writes stay in revision order.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -74,17 +79,25 @@ impl Persister {
         }
     }
 
-    /// Writes `bytes`, the state at `revision`, unless a later revision is written.
-    pub async fn save(&self, revision: u64, bytes: Vec<u8>) -> std::io::Result<()> {
+    /// Returns once the state at `revision` or a later one is on disk: unless a write
+    /// already holds `revision`, takes a `snapshot` of the state as it is now (its
+    /// revision and bytes, at least `revision`) and writes it.
+    pub async fn save(
+        &self,
+        revision: u64,
+        snapshot: impl FnOnce() -> (u64, Vec<u8>),
+    ) -> std::io::Result<()> {
         let mut written = self.written.lock().await;
         if revision <= *written {
             return Ok(());
         }
+        let (latest, bytes) = snapshot();
+        debug_assert!(latest >= revision, "a snapshot older than its change");
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
             .await
             .map_err(std::io::Error::other)??;
-        *written = revision;
+        *written = latest;
         Ok(())
     }
 
@@ -121,10 +134,52 @@ mod tests {
         let persister = Persister::new(path.clone());
         let mut workspaces = BTreeMap::new();
         workspaces.insert("01".to_owned(), Workspace::default());
-        persister.save(2, encode(&workspaces)).await.unwrap();
-        persister.save(1, encode(&BTreeMap::new())).await.unwrap();
+        persister
+            .save(2, || (2, encode(&workspaces)))
+            .await
+            .unwrap();
+        persister
+            .save(1, || unreachable!("revision 1 is held by the write of 2"))
+            .await
+            .unwrap();
         assert!(load(&path).unwrap().contains_key("01"));
         assert!(!dir.path().join("state.json.tmp").exists());
+    }
+
+    #[tokio::test]
+    async fn changes_made_during_a_write_share_the_next_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let persister = std::sync::Arc::new(Persister::new(path.clone()));
+        let snapshots = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        // A write under way: the changes 1 to 10 are made meanwhile, each saved.
+        let writing = persister.written.lock().await;
+        let saves: Vec<_> = (1..=10)
+            .map(|revision| {
+                let (persister, snapshots) = (persister.clone(), snapshots.clone());
+                tokio::spawn(async move {
+                    persister
+                        .save(revision, || {
+                            snapshots.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            let mut workspaces = BTreeMap::new();
+                            workspaces.insert("at-10".to_owned(), Workspace::default());
+                            (10, encode(&workspaces))
+                        })
+                        .await
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        drop(writing);
+        for save in saves {
+            save.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            snapshots.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "one write for the ten changes"
+        );
+        assert!(load(&path).unwrap().contains_key("at-10"));
     }
 
     #[test]

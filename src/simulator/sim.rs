@@ -35,12 +35,12 @@ impl Sim {
         let Some(persister) = &self.persister else {
             return Ok(());
         };
-        let (revision, bytes) = {
-            let mut store = self.store.lock().expect("store lock");
-            let revision = store.changed();
-            (revision, persistence::encode(store.workspaces()))
+        let revision = self.store.lock().expect("store lock").changed();
+        let snapshot = || {
+            let store = self.store.lock().expect("store lock");
+            (store.revision(), persistence::encode(store.workspaces()))
         };
-        persister.save(revision, bytes).await.map_err(|err| {
+        persister.save(revision, snapshot).await.map_err(|err| {
             let path = persister.path().display();
             tracing::error!(%path, error = %err, "writing the state file failed");
             ApiError::internal(format!(

@@ -85,6 +85,11 @@ impl Store {
         self.revision
     }
 
+    /// The revision of the last change.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
     /// A fresh listener registration id in `workspace`, such as
     /// `listener-registration9tx8k` (the form the seed shows).
     pub fn new_listener_id(&mut self, workspace: &str) -> String {
