@@ -207,6 +207,13 @@ pub struct KindLabels {
     pub kind: &'static str,
 }
 
+/// Label of the connection count.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReachableLabels {
+    /// `false` while the connection's drift lists find the framework unreachable.
+    pub reachable: &'static str,
+}
+
 /// Labels of the resource count.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReadyLabels {
@@ -299,6 +306,7 @@ pub struct ResourceMetrics {
     drift_corrections: Family<KindLabels, Counter>,
     queue_depth: Family<ControllerLabels, Gauge>,
     counts: ResourceCounts,
+    connections: Family<ReachableLabels, Gauge>,
 }
 
 impl Default for ResourceMetrics {
@@ -312,6 +320,7 @@ impl Default for ResourceMetrics {
             drift_corrections: Family::default(),
             queue_depth: Family::default(),
             counts: ResourceCounts::default(),
+            connections: Family::default(),
         }
     }
 }
@@ -336,7 +345,21 @@ impl ResourceMetrics {
             metrics.queue_depth.clone(),
         );
         registry.register_collector(Box::new(metrics.counts.clone()));
+        registry.register(
+            "framework_connections",
+            "FrameworkConnections in use, by whether their framework answers (false: the last drift list found it unreachable)",
+            metrics.connections.clone(),
+        );
         metrics
+    }
+
+    /// The connections in use: `reachable` of them answer, `down` do not.
+    pub fn framework_connections(&self, reachable: usize, down: usize) {
+        for (label, count) in [("true", reachable), ("false", down)] {
+            self.connections
+                .get_or_create(&ReachableLabels { reachable: label })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
     }
 
     /// A resource of `kind` reached Ready for the first time, `seconds` after its creation.

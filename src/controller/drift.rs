@@ -11,6 +11,13 @@
 //! its backoff. A probe that is answered after a failed call leaves the backoffs alone:
 //! that call failed on its own (one object the framework cannot serve retries on its
 //! schedule, and costs one list per failure, not one per `PROBE`).
+//!
+//! The connection tells an outage: a Warning Event `FrameworkUnreachable` when its
+//! first list fails, a Normal Event `FrameworkReachable` (how long it lasted, how many
+//! resources are retried) when one is answered again, and the gauge
+//! `cxf_operator_framework_connections{reachable}` counts the connections in each state.
+//! Its `Ready` condition stays as it is: it speaks for the credentials and settings,
+//! and the resources' own conditions say `Unavailable`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,24 +47,24 @@ pub async fn run(ctx: Arc<Context>) {
         tick.tick().await;
         let now = Instant::now();
         let connections = ctx.state.all(|c| ctx.stores.connections.get(c).is_some());
-        for (connection, state) in connections {
+        for (connection, state) in &connections {
             if !state.drift_due(now) {
                 continue;
             }
-            let registrations = users(&ctx.stores.registrations, &connection);
-            let rules = users(&ctx.stores.rules, &connection);
+            let registrations = users(&ctx.stores.registrations, connection);
+            let rules = users(&ctx.stores.rules, connection);
             let listed = [
                 check::<_, model::ListenerRegistration>(
-                    &connection,
-                    &state,
+                    connection,
+                    state,
                     live(&registrations),
                     ListenerRegistration::external_id,
                     &ctx.triggers.registrations,
                 )
                 .await,
                 check::<_, model::GatekeepingRule>(
-                    &connection,
-                    &state,
+                    connection,
+                    state,
                     live(&rules),
                     |r: &GatekeepingRule| r.status.as_ref().and_then(|s| s.external_id.as_deref()),
                     &ctx.triggers.rules,
@@ -65,34 +72,79 @@ pub async fn run(ctx: Arc<Context>) {
                 .await,
             ];
             match reachable(&listed) {
-                Some(false) => state.list_unreachable(Instant::now()),
-                Some(true) if state.list_answered() => {
-                    let waiting = (
-                        waiting_for_framework(&registrations),
-                        waiting_for_framework(&rules),
-                    );
-                    info!(%connection, registrations = waiting.0.len(), rules = waiting.1.len(),
-                    "the framework answers again: retrying the resources waiting for it");
-                    send(&ctx.triggers.registrations, waiting.0);
-                    send(&ctx.triggers.rules, waiting.1);
+                Heard::Unreachable(error) if state.list_unreachable(Instant::now()) => {
+                    warn!(%connection, %error, "the framework does not answer: an outage begins");
+                    if let Some(object) = ctx.stores.connections.get(connection) {
+                        ctx.event(
+                            &*object,
+                            true,
+                            "FrameworkUnreachable",
+                            "DriftCheck",
+                            format!("the admin API does not answer ({error}): the resources using this connection say Unavailable and are retried as soon as it answers"),
+                        );
+                    }
                 }
-                _ => {}
+                Heard::Answered => {
+                    if let Some(outage) = state.list_answered(Instant::now()) {
+                        let waiting = (
+                            waiting_for_framework(&registrations),
+                            waiting_for_framework(&rules),
+                        );
+                        info!(%connection, outage_seconds = outage.as_secs(), registrations = waiting.0.len(), rules = waiting.1.len(),
+                        "the framework answers again: retrying the resources waiting for it");
+                        if let Some(object) = ctx.stores.connections.get(connection) {
+                            ctx.event(
+                                &*object,
+                                false,
+                                "FrameworkReachable",
+                                "DriftCheck",
+                                format!(
+                                    "the admin API answers again after {} s: retrying {} ListenerRegistration(s) and {} GatekeepingRule(s) waiting for it",
+                                    outage.as_secs(),
+                                    waiting.0.len(),
+                                    waiting.1.len()
+                                ),
+                            );
+                        }
+                        send(&ctx.triggers.registrations, waiting.0);
+                        send(&ctx.triggers.rules, waiting.1);
+                    }
+                }
+                Heard::Unreachable(_) | Heard::Nothing => {}
             }
         }
+        let down = connections.iter().filter(|(_, s)| s.is_down()).count();
+        ctx.metrics
+            .resources
+            .framework_connections(connections.len() - down, down);
     }
 }
 
 /// What a drift check's lists tell of the framework: unreachable if one list could not
 /// reach it, reachable if one was answered, nothing if nothing was listed (or a list was
 /// refused).
-fn reachable(listed: &[Listed]) -> Option<bool> {
-    if listed.contains(&Listed::Unreachable) {
-        Some(false)
+fn reachable(listed: &[Listed]) -> Heard<'_> {
+    if let Some(error) = listed.iter().find_map(|l| match l {
+        Listed::Unreachable(error) => Some(error.as_str()),
+        _ => None,
+    }) {
+        Heard::Unreachable(error)
     } else if listed.contains(&Listed::Ok) {
-        Some(true)
+        Heard::Answered
     } else {
-        None
+        Heard::Nothing
     }
+}
+
+/// What a drift check heard of the framework.
+#[derive(Debug, PartialEq, Eq)]
+enum Heard<'a> {
+    /// A list could not reach it: that list's error.
+    Unreachable(&'a str),
+    /// A list was answered.
+    Answered,
+    /// Nothing was listed, or a list was refused.
+    Nothing,
 }
 
 /// What a drift check's list came to.
@@ -102,8 +154,8 @@ enum Listed {
     Nothing,
     /// Listed.
     Ok,
-    /// The framework could not be reached or answer.
-    Unreachable,
+    /// The framework could not be reached or answer: the error.
+    Unreachable(String),
     /// It answered otherwise (a refusal): reachable, not listed.
     Failed,
 }
@@ -149,7 +201,7 @@ where
         Err(error) => {
             warn!(%error, %connection, "drift check: listing failed");
             return if error.is_unreachable() {
-                Listed::Unreachable
+                Listed::Unreachable(error.to_string())
             } else {
                 Listed::Failed
             };
@@ -186,16 +238,17 @@ mod tests {
 
     #[test]
     fn the_lists_of_a_check_tell_whether_the_framework_is_reachable() {
-        use Listed::{Failed, Nothing, Ok, Unreachable};
-        // (lists of registrations and rules) → reachable?
+        use Listed::{Failed, Nothing, Ok};
+        let unreachable = || Listed::Unreachable("no answer".into());
+        // (lists of registrations and rules) → heard
         let cases = [
-            ([Nothing, Nothing], None),
-            ([Ok, Nothing], Some(true)),
-            ([Nothing, Ok], Some(true)),
-            ([Ok, Unreachable], Some(false)),
-            ([Unreachable, Nothing], Some(false)),
-            ([Failed, Nothing], None),
-            ([Failed, Ok], Some(true)),
+            ([Nothing, Nothing], Heard::Nothing),
+            ([Ok, Nothing], Heard::Answered),
+            ([Nothing, Ok], Heard::Answered),
+            ([Ok, unreachable()], Heard::Unreachable("no answer")),
+            ([unreachable(), Nothing], Heard::Unreachable("no answer")),
+            ([Failed, Nothing], Heard::Nothing),
+            ([Failed, Ok], Heard::Answered),
         ];
         for (listed, want) in cases {
             assert_eq!(reachable(&listed), want, "{listed:?}");

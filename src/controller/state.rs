@@ -94,8 +94,8 @@ enum Reachability {
     /// A call found it unreachable: maybe the framework, maybe that one call; a probe
     /// tells.
     Suspect,
-    /// A list found it unreachable: it is down until a list is answered.
-    Down,
+    /// A list found it unreachable at `since`: it is down until a list is answered.
+    Down { since: Instant },
 }
 
 /// One connection's client and what was observed through it.
@@ -154,7 +154,7 @@ impl ConnectionState {
         let interval = *self.drift_interval.lock().expect("drift lock");
         match *self.reachability.lock().expect("reachability lock") {
             Reachability::Reachable => interval,
-            Reachability::Suspect | Reachability::Down => interval.min(PROBE),
+            Reachability::Suspect | Reachability::Down { .. } => interval.min(PROBE),
         }
     }
 
@@ -176,16 +176,33 @@ impl ConnectionState {
     }
 
     /// A drift list found the framework unreachable at `now`: it is down, and a check
-    /// comes every [`PROBE`] (or its interval) until a list is answered.
-    pub fn list_unreachable(&self, now: Instant) {
-        self.set_reachability(Reachability::Down, now);
+    /// comes every [`PROBE`] (or its interval) until a list is answered. Says whether
+    /// that begins an outage (it was not down already).
+    pub fn list_unreachable(&self, now: Instant) -> bool {
+        let (since, begins) = match *self.reachability.lock().expect("reachability lock") {
+            Reachability::Down { since } => (since, false),
+            Reachability::Reachable | Reachability::Suspect => (now, true),
+        };
+        self.set_reachability(Reachability::Down { since }, now);
+        begins
     }
 
-    /// A drift list was answered: whether that ends an outage (the framework was down;
-    /// after a mere suspicion, the failed call was that call's own).
-    pub fn list_answered(&self) -> bool {
+    /// A drift list was answered at `now`: how long the outage it ends lasted, if the
+    /// framework was down (after a mere suspicion, the failed call was that call's own).
+    pub fn list_answered(&self, now: Instant) -> Option<Duration> {
         let was = std::mem::take(&mut *self.reachability.lock().expect("reachability lock"));
-        was == Reachability::Down
+        match was {
+            Reachability::Down { since } => Some(now.saturating_duration_since(since)),
+            Reachability::Reachable | Reachability::Suspect => None,
+        }
+    }
+
+    /// Whether the last drift list found the framework unreachable.
+    pub fn is_down(&self) -> bool {
+        matches!(
+            *self.reachability.lock().expect("reachability lock"),
+            Reachability::Down { .. }
+        )
     }
 
     /// Slows the whole connection down until `until` (after a 429 or a Retry-After).
@@ -396,7 +413,12 @@ mod tests {
         // The probe is answered: that call's failure was its own (a 5xx on one object,
         // say). Nothing to report, and the interval is back: a resource failing for good
         // keeps its backoff and costs no list every PROBE.
-        assert!(!state.list_answered(), "not a recovery");
+        assert_eq!(
+            state.list_answered(start + Duration::from_secs(15)),
+            None,
+            "not a recovery"
+        );
+        assert!(!state.is_down());
         assert!(
             state.drift_due(start + Duration::from_secs(20)),
             "scheduled while suspect"
@@ -408,13 +430,29 @@ mod tests {
         // come every PROBE until a list is answered, which reports the recovery once.
         state.call_unreachable(start + Duration::from_secs(100));
         assert!(state.drift_due(start + Duration::from_secs(105)));
-        state.list_unreachable(start + Duration::from_secs(105));
+        assert!(
+            state.list_unreachable(start + Duration::from_secs(105)),
+            "an outage begins"
+        );
+        assert!(state.is_down());
         assert!(!state.drift_due(start + Duration::from_secs(109)));
         assert!(state.drift_due(start + Duration::from_secs(110)));
-        state.list_unreachable(start + Duration::from_secs(110));
+        assert!(
+            !state.list_unreachable(start + Duration::from_secs(110)),
+            "the same outage"
+        );
         assert!(state.drift_due(start + Duration::from_secs(115)));
-        assert!(state.list_answered(), "the framework is back");
-        assert!(!state.list_answered(), "reported once");
+        assert_eq!(
+            state.list_answered(start + Duration::from_secs(115)),
+            Some(Duration::from_secs(10)),
+            "the framework is back after the 10 s since the first failed list"
+        );
+        assert_eq!(
+            state.list_answered(start + Duration::from_secs(116)),
+            None,
+            "reported once"
+        );
+        assert!(!state.is_down());
         assert!(
             state.drift_due(start + Duration::from_secs(120)),
             "scheduled while down"
@@ -423,9 +461,12 @@ mod tests {
         assert!(state.drift_due(start + Duration::from_secs(180)));
 
         // A drift list that fails at its interval makes the framework down at once.
-        state.list_unreachable(start + Duration::from_secs(180));
+        assert!(state.list_unreachable(start + Duration::from_secs(180)));
         assert!(state.drift_due(start + Duration::from_secs(185)));
-        assert!(state.list_answered());
+        assert_eq!(
+            state.list_answered(start + Duration::from_secs(185)),
+            Some(Duration::from_secs(5))
+        );
 
         // With an interval shorter than PROBE, the interval stays.
         let fast = ConnectionState::new(admin(), Duration::from_secs(2), Vec::new());

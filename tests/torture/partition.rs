@@ -1,16 +1,18 @@
 //! The framework unreachable (the simulator killed) while resources converge and drift
 //! checks run, then started again with its state file on the same port: the conditions
 //! say so meanwhile, the retries back off, and everything converges as soon as it is
-//! back, not at the end of each resource's backoff.
+//! back, not at the end of each resource's backoff. The FrameworkConnection's Events
+//! and the `framework_connections` metric tell when the outage began and ended.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use cxf_operator::resources::FrameworkConnection;
+use k8s_openapi::api::events::v1::Event;
 
 use crate::kills::settle;
 use crate::world::{Connection, World, metric_sum, metrics_text, seed};
-use crate::{figure, serial, size};
+use crate::{figure, serial, size, support};
 
 /// The operator's first retry delay, doubled per failure (src/controller/context.rs).
 const BACKOFF_BASE: Duration = Duration::from_secs(2);
@@ -96,7 +98,14 @@ async fn a_framework_outage_is_reported_backs_off_and_converges_after() {
 
     let mut said: BTreeMap<String, usize> = BTreeMap::new();
     let mut connection_said = BTreeMap::new();
+    let mut unreachable_connections = 0.0_f64;
     while down.elapsed() < outage {
+        if let Some(text) = metrics_text(&operator.metrics).await {
+            unreachable_connections = unreachable_connections.max(metric_sum(
+                &text,
+                "cxf_operator_framework_connections{reachable=\"false\"}",
+            ));
+        }
         let (_, others) = world.readiness().await;
         for (statement, count) in others {
             let seen = said.entry(statement).or_insert(0);
@@ -158,6 +167,71 @@ async fn a_framework_outage_is_reported_backs_off_and_converges_after() {
     assert!(
         recovered < backoff_only / 2,
         "all Ready {recovered:?} after the framework came back: the resources waited out their backoff (next attempt {backoff_only:?} after)"
+    );
+
+    // The connection tells the outage: its gauge while it lasted, one Event when it
+    // began and one when it ended.
+    assert_eq!(
+        unreachable_connections, 1.0,
+        "framework_connections{{reachable=\"false\"}} during the outage"
+    );
+    let events = support::eventually("the connection's Events of the outage's end", || async {
+        let mut events: Vec<Event> = world
+            .api::<Event>()
+            .list(&Default::default())
+            .await
+            .expect("listing Events")
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("FrameworkConnection")
+            })
+            .collect();
+        events.sort_by_key(|e| e.metadata.creation_timestamp.clone());
+        let events: Vec<(String, String, String)> = events
+            .into_iter()
+            .map(|e| {
+                (
+                    e.type_.unwrap_or_default(),
+                    e.reason.unwrap_or_default(),
+                    e.note.unwrap_or_default(),
+                )
+            })
+            .collect();
+        events
+            .iter()
+            .any(|(_, reason, _)| reason == "FrameworkReachable")
+            .then_some(events)
+    })
+    .await;
+    for (kind, reason, note) in &events {
+        figure(format_args!(
+            "FrameworkConnection Event: {kind} {reason}: {note}"
+        ));
+    }
+    let reasons: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|(_, reason, _)| reason.starts_with("Framework"))
+        .map(|(kind, reason, _)| (kind.as_str(), reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("Warning", "FrameworkUnreachable"),
+            ("Normal", "FrameworkReachable")
+        ],
+        "{events:#?}"
+    );
+    let text = metrics_text(&operator.metrics)
+        .await
+        .expect("the operator serves /metrics");
+    assert_eq!(
+        metric_sum(
+            &text,
+            "cxf_operator_framework_connections{reachable=\"false\"}"
+        ),
+        0.0,
+        "the gauge once the framework is back"
     );
     world.rotate_listener_secret().await;
     world.save_metrics(&operator.metrics).await;
