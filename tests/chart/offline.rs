@@ -42,11 +42,13 @@ fn helm_lint_strict_passes_with_defaults_and_every_option() {
         "--set",
         "metrics.serviceMonitor.enabled=true",
         "--set",
+        "metrics.prometheusRule.enabled=true",
+        "--set",
         "networkPolicy.enabled=true",
     ]));
     assert!(
         options.status.success(),
-        "helm lint --strict (watchNamespaces, cert-manager, ServiceMonitor, NetworkPolicy): {}",
+        "helm lint --strict (watchNamespaces, cert-manager, ServiceMonitor, PrometheusRule, NetworkPolicy): {}",
         both(&options)
     );
 }

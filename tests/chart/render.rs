@@ -660,3 +660,144 @@ fn the_values_schema_refuses_mistakes() {
         );
     }
 }
+
+/// The series the operator exports, each with its label names, as a query names them
+/// (a counter `x` is `x_total`, a histogram `x_bucket`, `x_sum`, `x_count`): every
+/// metric given one sample (a family without one is not encoded).
+fn exported_series() -> BTreeMap<String, BTreeSet<String>> {
+    use cxf_operator::metrics::{Metrics, ReadyLabels};
+    let metrics = Metrics::default();
+    metrics.reconcile.reconciled("listener_registration");
+    metrics
+        .reconcile
+        .failed("listener_registration", "transient");
+    metrics.admin.observe(
+        "/admin/{ws}/listenerRegistrations",
+        "POST",
+        Some(503),
+        std::time::Duration::from_millis(5),
+    );
+    metrics.events.dropped();
+    metrics.resources.framework_connections(1, 0);
+    metrics.resources.first_ready("ListenerRegistration", 1.0);
+    metrics.resources.drift_corrected("ListenerRegistration");
+    metrics
+        .resources
+        .queue::<String>("listener_registration")
+        .requested("ns/a".into());
+    metrics.resources.count(Box::new(|family| {
+        family
+            .get_or_create(&ReadyLabels {
+                kind: "ListenerRegistration",
+                ready: "False",
+            })
+            .set(1);
+    }));
+    let mut series: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in metrics.encode().lines().filter(|l| !l.starts_with('#')) {
+        let (name, labels) = line.split_once('{').map_or(
+            (line.split(' ').next().unwrap_or_default(), ""),
+            |(n, rest)| (n, rest.rsplit_once('}').map_or("", |(labels, _)| labels)),
+        );
+        let names = labels
+            .split(',')
+            .filter_map(|pair| pair.split_once('=').map(|(label, _)| label.to_owned()));
+        series.entry(name.to_owned()).or_default().extend(names);
+    }
+    series
+}
+
+/// The metrics an expression selects, and the labels it matches or aggregates by.
+fn queried(
+    expr: &promql_parser::parser::Expr,
+    names: &mut Vec<String>,
+    labels: &mut BTreeSet<String>,
+) {
+    use promql_parser::parser::Expr;
+    let mut selector = |v: &promql_parser::parser::VectorSelector| {
+        names.extend(v.name.clone());
+        labels.extend(v.matchers.matchers.iter().map(|m| m.name.clone()));
+    };
+    match expr {
+        Expr::Aggregate(e) => {
+            if let Some(modifier) = &e.modifier {
+                labels.extend(modifier.labels().labels.iter().cloned());
+            }
+            queried(&e.expr, names, labels);
+            if let Some(param) = &e.param {
+                queried(param, names, labels);
+            }
+        }
+        Expr::Unary(e) => queried(&e.expr, names, labels),
+        Expr::Binary(e) => {
+            queried(&e.lhs, names, labels);
+            queried(&e.rhs, names, labels);
+        }
+        Expr::Paren(e) => queried(&e.expr, names, labels),
+        Expr::Subquery(e) => queried(&e.expr, names, labels),
+        Expr::VectorSelector(v) => selector(v),
+        Expr::MatrixSelector(m) => selector(&m.vs),
+        Expr::Call(call) => call
+            .args
+            .args
+            .iter()
+            .for_each(|arg| queried(arg, names, labels)),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
+
+#[test]
+fn the_alerts_parse_and_query_only_metrics_the_operator_exports() {
+    assert!(
+        find(&render(&[]), "PrometheusRule").is_empty(),
+        "no PrometheusRule unless asked"
+    );
+    let docs = render(&[
+        "metrics.prometheusRule.enabled=true",
+        "metrics.prometheusRule.labels.release=prometheus",
+        "metrics.prometheusRule.alertLabels.team=integration",
+    ]);
+    let rule = one(&docs, "PrometheusRule");
+    assert_eq!(rule["metadata"]["labels"]["release"], "prometheus");
+    let exported = exported_series();
+    let mut alerts = Vec::new();
+    for alert in rule["spec"]["groups"][0]["rules"].as_array().unwrap() {
+        let name = alert["alert"].as_str().unwrap();
+        let expr = alert["expr"].as_str().unwrap();
+        let parsed = promql_parser::parser::parse(expr)
+            .unwrap_or_else(|e| panic!("{name}: {expr:?} does not parse: {e}"));
+        let (mut names, mut labels) = (Vec::new(), BTreeSet::new());
+        queried(&parsed, &mut names, &mut labels);
+        assert!(!names.is_empty(), "{name} queries no metric");
+        let mut known = BTreeSet::new();
+        for metric in &names {
+            let metric_labels = exported.get(metric).unwrap_or_else(|| {
+                panic!("{name} queries {metric}, which the operator does not export: {exported:?}")
+            });
+            known.extend(metric_labels.iter().cloned());
+        }
+        let unknown: Vec<&String> = labels.difference(&known).collect();
+        assert!(
+            unknown.is_empty(),
+            "{name} uses labels {unknown:?} that {names:?} do not have"
+        );
+        assert_eq!(alert["labels"]["team"], "integration", "{name}");
+        assert!(
+            ["critical", "warning", "info"]
+                .contains(&alert["labels"]["severity"].as_str().unwrap_or_default()),
+            "{name}: severity"
+        );
+        let summary = alert["annotations"]["summary"].as_str().unwrap_or_default();
+        assert!(!summary.is_empty(), "{name}: a summary");
+        alerts.push(name);
+    }
+    assert_eq!(
+        alerts,
+        [
+            "CxfFrameworkUnreachable",
+            "CxfResourcesNotReady",
+            "CxfAdminApiErrors",
+            "CxfEventsDropped"
+        ]
+    );
+}
