@@ -8,24 +8,28 @@
 //! [`reconcile::gatekeeping_rule::plan`], what it would do, with the two lists as what
 //! the framework shows.
 //!
-//! What plan cannot see: Kubernetes (it reads manifests, not the cluster), so a
-//! manifest matched by its annotation and equal to the framework object is `adopt`
-//! whether or not the operator already holds it; and Secret values, so credentials are
-//! shown as `(from Secret ns/name key)` and are resent only when the operator sees their
-//! values change, which plan cannot.
+//! Kubernetes is read only with `--cluster`: each manifest's resource, if the cluster
+//! holds it, is then matched as the operator matches it (its `status.externalId`, its
+//! pending create), and one the cluster does not hold is new (created unless its
+//! annotation names an object). Without it, a manifest without the annotation that
+//! matches by listener URL + APIs is taken as the object the operator created from it,
+//! and one matched by its annotation and equal to the framework object is `adopt`
+//! whether or not the operator already holds it. Secret values are never read:
+//! credentials are shown as `(from Secret ns/name key)` and are resent only when the
+//! operator sees their values change, which plan cannot.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Args as ClapArgs, ValueEnum};
 use cxf_operator::desired::listener_registration as desired;
 use cxf_operator::framework::model::{self, SecretValue};
 use cxf_operator::reconcile::gatekeeping_rule::{Claimant, Plan as RulePlan};
 use cxf_operator::reconcile::listener_registration::Plan as LrPlan;
 use cxf_operator::reconcile::{self, Seen};
-use cxf_operator::resources::gatekeeping_rule::GatekeepingRuleStatus;
 use cxf_operator::resources::listener_registration::{
     ListenerRegistrationStatus, RegistrationMethod,
 };
@@ -57,6 +61,11 @@ pub struct Args {
     paths: Vec<PathBuf>,
     #[command(flatten)]
     framework: FrameworkArgs,
+    /// Also read each manifest's resource from the cluster (the current kubeconfig
+    /// context; GET on listenerregistrations and gatekeepingrules): match it as the
+    /// operator does, by its status, and take one the cluster does not hold as new.
+    #[arg(long)]
+    cluster: bool,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -81,6 +90,9 @@ pub enum MatchedBy {
     ListenerUrlAndApis,
     /// Its `spec.selector`.
     Selector,
+    /// The resource's status in the cluster (`--cluster`): the id the operator recorded,
+    /// or the create it recorded as under way.
+    Status,
 }
 
 impl MatchedBy {
@@ -89,6 +101,7 @@ impl MatchedBy {
             Self::ExternalId => "by cxf.dev/external-id",
             Self::ListenerUrlAndApis => "by listener URL + APIs",
             Self::Selector => "by selector",
+            Self::Status => "by its status in the cluster",
         }
     }
 }
@@ -196,6 +209,72 @@ pub struct Manifests {
     pub registrations: Vec<ListenerRegistration>,
     /// GatekeepingRules, in input order.
     pub rules: Vec<GatekeepingRule>,
+}
+
+/// A manifest's namespace (if it names one) and name.
+type Key = (Option<String>, String);
+
+fn key(meta: &kube::core::ObjectMeta) -> Key {
+    (
+        meta.namespace.clone(),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
+/// What the cluster holds of the manifests' resources (`--cluster`), by the manifests'
+/// [`Key`]: a manifest missing here is not in the cluster.
+#[derive(Clone, Debug, Default)]
+pub struct Live {
+    /// The ListenerRegistrations the cluster holds.
+    pub registrations: BTreeMap<Key, ListenerRegistration>,
+    /// The GatekeepingRules the cluster holds.
+    pub rules: BTreeMap<Key, GatekeepingRule>,
+}
+
+/// Reads each manifest's resource from the cluster of the current kubeconfig context
+/// (a manifest without a namespace is in the context's namespace).
+async fn read_live(manifests: &Manifests) -> anyhow::Result<Live> {
+    async fn get<K>(
+        client: &kube::Client,
+        meta: &kube::core::ObjectMeta,
+    ) -> anyhow::Result<Option<K>>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let namespace = meta
+            .namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_owned());
+        let name = meta.name.clone().unwrap_or_default();
+        kube::Api::<K>::namespaced(client.clone(), &namespace)
+            .get_opt(&name)
+            .await
+            .with_context(|| {
+                format!(
+                    "reading {} {namespace}/{name} from the cluster",
+                    K::kind(&())
+                )
+            })
+    }
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the cluster of the current kubeconfig context (--cluster)")?;
+    let mut live = Live::default();
+    for registration in &manifests.registrations {
+        if let Some(object) = get(&client, &registration.metadata).await? {
+            live.registrations
+                .insert(key(&registration.metadata), object);
+        }
+    }
+    for rule in &manifests.rules {
+        if let Some(object) = get(&client, &rule.metadata).await? {
+            live.rules.insert(key(&rule.metadata), object);
+        }
+    }
+    Ok(live)
 }
 
 fn full_name(meta: &kube::core::ObjectMeta) -> String {
@@ -306,23 +385,28 @@ fn seen_in<'a>(
 /// What applying `manifests` would do on a framework holding `framework`: one
 /// [`Planned`] per manifest, registrations first (rules refer to them), in input order.
 ///
-/// Matching (which framework object a manifest stands for) is plan's: the annotation,
-/// else for a registration the listener URL + API names, taken as the object the
-/// operator created from this manifest (its `status.externalId`, which plan cannot
-/// read). The decision is the operator's: [`reconcile::listener_registration::plan`]
-/// and [`reconcile::gatekeeping_rule::plan`], fed with what the lists show.
-pub fn decide(manifests: &Manifests, framework: &FrameworkObjects) -> Vec<Planned> {
+/// Matching (which framework object a manifest stands for): with `live` (what the
+/// cluster holds, `--cluster`), the operator's own, from the resource's status and
+/// pending create (a resource the cluster does not hold has neither); without it, the
+/// annotation, else for a registration the listener URL + API names, taken as the
+/// object the operator created from this manifest. The decision is the operator's:
+/// [`reconcile::listener_registration::plan`] and [`reconcile::gatekeeping_rule::plan`],
+/// fed with what the lists show.
+pub fn decide(
+    manifests: &Manifests,
+    framework: &FrameworkObjects,
+    live: Option<&Live>,
+) -> Vec<Planned> {
     let registrations_by_id: BTreeMap<&str, &model::ListenerRegistration> = framework
         .registrations
         .iter()
         .filter_map(|r| Some((r.id.as_deref()?, r)))
         .collect();
     let seen = seen_in(&registrations_by_id);
-    let no_claims = |_: &str| None;
     let mut planned = Vec::new();
     // The framework id each ListenerRegistration manifest stands for (by namespace and
     // name), or a placeholder for one that would be created.
-    let mut listener_ids: BTreeMap<(Option<String>, String), String> = BTreeMap::new();
+    let mut listener_ids: BTreeMap<Key, String> = BTreeMap::new();
     for registration in &manifests.registrations {
         let name = full_name(&registration.metadata);
         let want = desired::desired(&registration.spec, shown_auth(registration));
@@ -335,28 +419,38 @@ pub fn decide(manifests: &Manifests, framework: &FrameworkObjects) -> Vec<Planne
             })
             .filter_map(|r| r.id.clone())
             .collect();
-        let key = (
-            registration.metadata.namespace.clone(),
-            registration.metadata.name.clone().unwrap_or_default(),
-        );
-        // Without the annotation, the one registration with this URL and these APIs is
-        // the one the operator created from this manifest.
-        let created = match (adopt_id, matching.as_slice()) {
-            (Some(_), _) | (None, []) => Ok(None),
-            (None, [one]) => Ok(Some(one.clone())),
-            (None, many) => Err(format!(
-                "registrations {} all have this listener URL and these APIs: set annotation {EXTERNAL_ID_ANNOTATION} to the one this manifest stands for",
-                many.join(", ")
-            )),
+        let key = key(&registration.metadata);
+        // What the operator knows of this resource: with --cluster, its status and
+        // pending create (none for a resource the cluster does not hold); without,
+        // plan takes the one registration with this URL and these APIs (and no
+        // annotation) as the one the operator created from this manifest.
+        let known = match live.map(|live| live.registrations.get(&key)) {
+            Some(Some(held)) => held.pending_create().map(|pending| {
+                let id = held.status.as_ref().and_then(|s| s.external_id.clone());
+                (id, pending, MatchedBy::Status)
+            }),
+            Some(None) => Ok((None, None, MatchedBy::ExternalId)),
+            None => match (adopt_id, matching.as_slice()) {
+                (Some(_), _) | (None, []) => Ok((None, None, MatchedBy::ExternalId)),
+                (None, [one]) => Ok((Some(one.clone()), None, MatchedBy::ListenerUrlAndApis)),
+                (None, many) => Err(format!(
+                    "registrations {} all have this listener URL and these APIs: set annotation {EXTERNAL_ID_ANNOTATION} to the one this manifest stands for",
+                    many.join(", ")
+                )),
+            },
         };
-        let action = match created {
+        // Another resource of the cluster holding an id (--cluster).
+        let claims = |id: &str| {
+            live?
+                .registrations
+                .iter()
+                .filter(|(other, _)| **other != key)
+                .find(|(_, r)| r.status.as_ref().and_then(|s| s.external_id.as_deref()) == Some(id))
+                .map(|(_, r)| full_name(&r.metadata))
+        };
+        let action = match known {
             Err(message) => Action::Refused { message },
-            Ok(created) => {
-                let matched_by = if created.is_some() {
-                    MatchedBy::ListenerUrlAndApis
-                } else {
-                    MatchedBy::ExternalId
-                };
+            Ok((created, pending, matched_by)) => {
                 let mut status = ListenerRegistrationStatus {
                     external_id: created,
                     // Secret values cannot be read here: taken as already applied.
@@ -369,13 +463,15 @@ pub fn decide(manifests: &Manifests, framework: &FrameworkObjects) -> Vec<Planne
                         generation: None,
                         status: &status,
                         adopt_id,
-                        pending: None,
+                        pending: pending.as_ref(),
                         want: &want,
                         credentials_hash: UNSEEN_CREDENTIALS,
                         seen: &seen,
                         matching: &|| Some(matching.clone()),
-                        claims: &no_claims,
-                        candidates: None,
+                        claims: &claims,
+                        // The whole list: the operator's list by listener URL is part
+                        // of it, and the planner matches the URL itself.
+                        candidates: live.map(|_| framework.registrations.as_slice()),
                     };
                     match reconcile::listener_registration::plan(&facts) {
                         LrPlan::Adopt { id, .. } if !adopted => {
@@ -446,7 +542,12 @@ pub fn decide(manifests: &Manifests, framework: &FrameworkObjects) -> Vec<Planne
         planned.push(Planned {
             kind: "GatekeepingRule",
             name: full_name(&rule.metadata),
-            action: decide_rule(rule, &rules, &listener_ids),
+            action: decide_rule(
+                rule,
+                &rules,
+                &listener_ids,
+                live.and_then(|live| live.rules.get(&key(&rule.metadata))),
+            ),
         });
     }
     planned
@@ -455,14 +556,22 @@ pub fn decide(manifests: &Manifests, framework: &FrameworkObjects) -> Vec<Planne
 /// What plan takes as the credentials hash: values it cannot read are taken as applied.
 const UNSEEN_CREDENTIALS: &str = "(not visible to plan)";
 
+/// What applying one GatekeepingRule manifest would do; `held` is the resource the
+/// cluster holds for it (`--cluster`), whose status says which rule it took in charge.
 fn decide_rule(
     rule: &GatekeepingRule,
     rules: &HashMap<String, model::GatekeepingRule>,
-    listener_ids: &BTreeMap<(Option<String>, String), String>,
+    listener_ids: &BTreeMap<Key, String>,
+    held: Option<&GatekeepingRule>,
 ) -> Action {
     let name = full_name(&rule.metadata);
     let pinned_id = annotation(&rule.metadata, EXTERNAL_ID_ANNOTATION);
-    let matched_by = if pinned_id.is_some() {
+    let mut status = held
+        .and_then(|held| held.status.clone())
+        .unwrap_or_default();
+    let matched_by = if status.external_id.is_some() {
+        MatchedBy::Status
+    } else if pinned_id.is_some() {
         MatchedBy::ExternalId
     } else {
         MatchedBy::Selector
@@ -489,7 +598,6 @@ fn decide_rule(
         id: pinned_id.or(rule.spec.selector.id.as_deref()),
         endpoint: rule.spec.selector.endpoint_name.as_deref(),
     };
-    let mut status = GatekeepingRuleStatus::default();
     for _ in 0..3 {
         let facts = reconcile::gatekeeping_rule::Facts {
             name: &name,
@@ -726,7 +834,12 @@ impl Args {
         }
         let manifests = manifests_of(&documents);
         let framework = block_on(self.framework.list())??;
-        let planned = decide(&manifests, &framework);
+        let live = if self.cluster {
+            Some(block_on(read_live(&manifests))??)
+        } else {
+            None
+        };
+        let planned = decide(&manifests, &framework, live.as_ref());
         match self.output {
             Output::Text => {
                 let paint = Paint(out.is_terminal() && std::env::var_os("NO_COLOR").is_none());
@@ -845,7 +958,7 @@ mod tests {
     }
 
     fn action_of(manifests: Manifests) -> Vec<(String, &'static str)> {
-        decide(&manifests, &framework())
+        decide(&manifests, &framework(), None)
             .into_iter()
             .map(|p| (p.name, p.action.name()))
             .collect()
@@ -879,6 +992,79 @@ mod tests {
     }
 
     #[test]
+    fn with_the_cluster_registrations_match_as_the_operator_matches_them() {
+        let held = |name: &str, url: &str, id: Option<&str>, pending: Option<Value>| {
+            let mut object = registration(name, url, None, None);
+            object.status = Some(ListenerRegistrationStatus {
+                external_id: id.map(str::to_owned),
+                ..ListenerRegistrationStatus::default()
+            });
+            if let Some(pending) = pending {
+                object.metadata.annotations = Some(
+                    [(
+                        cxf_operator::resources::PENDING_CREATE_ANNOTATION.to_owned(),
+                        pending.to_string(),
+                    )]
+                    .into(),
+                );
+            }
+            object
+        };
+        let manifests = Manifests {
+            registrations: vec![
+                // Two registrations match by URL + APIs: the status says which is its.
+                registration("twice", "http://twice", None, None),
+                // Matches lr-1 by URL + APIs, but the cluster does not hold it: the
+                // operator creates (it adopts by URL + APIs only after a lost answer).
+                registration("same", "http://a", Some("ID pr"), None),
+                // A create under way whose answer was lost: lr-1 is what it made.
+                registration("lost", "http://a", Some("ID pr"), None),
+                // The same marker, but lr-1 matched before the create: a new one.
+                registration("before", "http://a", Some("ID pr"), None),
+                // Its annotation names lr-1 and the cluster does not hold it: adopt.
+                registration("annotated", "http://a", Some("ID pr"), Some("lr-1")),
+            ],
+            rules: Vec::new(),
+        };
+        let pending = |before: &[&str]| json!({"listenerUrl": "http://a", "apiNames": ["Party"], "before": before});
+        let live = Live {
+            registrations: [
+                held("twice", "http://twice", Some("lr-3"), None),
+                held("lost", "http://a", None, Some(pending(&[]))),
+                held("before", "http://a", None, Some(pending(&["lr-1"]))),
+            ]
+            .into_iter()
+            .map(|r| (key(&r.metadata), r))
+            .collect(),
+            rules: BTreeMap::new(),
+        };
+        let planned: Vec<(String, &str, Option<MatchedBy>)> =
+            decide(&manifests, &framework(), Some(&live))
+                .into_iter()
+                .map(|p| {
+                    let by = match &p.action {
+                        Action::Nothing { matched_by, .. } | Action::Adopt { matched_by, .. } => {
+                            Some(*matched_by)
+                        }
+                        _ => None,
+                    };
+                    (p.name, p.action.name(), by)
+                })
+                .collect();
+        let ns = |n: &str| format!("ns/{n}");
+        assert_eq!(
+            planned,
+            [
+                (ns("twice"), "nothing to do", Some(MatchedBy::Status)),
+                (ns("same"), "create", None),
+                (ns("lost"), "adopt", Some(MatchedBy::Status)),
+                (ns("before"), "create", None),
+                (ns("annotated"), "adopt", Some(MatchedBy::ExternalId)),
+            ]
+        );
+    }
+
+    #[test]
     fn rules_are_written_refused_or_left() {
         let manifests = Manifests {
             registrations: vec![registration("new", "http://new", None, None)],
@@ -898,7 +1084,7 @@ mod tests {
                 rule("no-rule", "nobody", "*", json!([])),
             ],
         };
-        let planned = decide(&manifests, &framework());
+        let planned = decide(&manifests, &framework(), None);
         let actions: Vec<&str> = planned.iter().map(|p| p.action.name()).collect();
         assert_eq!(
             actions,

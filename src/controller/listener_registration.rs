@@ -284,15 +284,7 @@ impl Creation<'_> {
 
 /// Annotation `cxf.dev/pending-create`, read.
 fn pending_marker(registration: &ListenerRegistration) -> Result<Option<PendingCreate>, Error> {
-    annotation(&registration.metadata, PENDING_CREATE_ANNOTATION)
-        .map(|text| {
-            serde_json::from_str(text).map_err(|e| {
-                Error::InvalidState(format!(
-                    "annotation {PENDING_CREATE_ANNOTATION} cannot be read ({e}): it is the operator's; remove it only if no create is under way"
-                ))
-            })
-        })
-        .transpose()
+    registration.pending_create().map_err(Error::InvalidState)
 }
 
 /// Another ListenerRegistration of the store holding framework id `id`, if any.

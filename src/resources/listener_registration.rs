@@ -187,6 +187,20 @@ pub struct PendingCreate {
 }
 
 impl ListenerRegistration {
+    /// Annotation `cxf.dev/pending-create`, read; the error says why it cannot be.
+    pub fn pending_create(&self) -> Result<Option<PendingCreate>, String> {
+        super::annotation(&self.metadata, super::PENDING_CREATE_ANNOTATION)
+            .map(|text| {
+                serde_json::from_str(text).map_err(|e| {
+                    format!(
+                        "annotation {} cannot be read ({e}): it is the operator's; remove it only if no create is under way",
+                        super::PENDING_CREATE_ANNOTATION
+                    )
+                })
+            })
+            .transpose()
+    }
+
     /// Name of the FrameworkConnection this resource uses.
     pub fn connection_name(&self) -> &str {
         super::framework_connection::connection_or_default(self.spec.connection_name.as_deref())

@@ -2,7 +2,9 @@
 //! hook), taken out of the page and run as their CI runs them: the scripts as written,
 //! with only the gateway, the repository URL, the clone's target and the credentials
 //! put in. `kustomize` is the real one (`kubectl kustomize`), `cxf-operator` the built
-//! binary against a simulator process; `gh` and `curl` are recorded instead of called.
+//! binary against a simulator process; `gh` and `curl` are recorded instead of called;
+//! the hook's `plan --cluster` reads the test's cluster as the ServiceAccount of the
+//! page's RBAC block.
 //!
 //! For each snippet: an overlay with a change passes and posts the plan, an invalid
 //! manifest fails, and an overlay that does not render fails (a render piped into
@@ -24,6 +26,38 @@ const REPOSITORY: &str = "https://git.example.com/platform/integrations.git";
 /// The example the test's repository holds as its `deploy/overlays/prod`.
 const EXAMPLE: &str = "examples/customer-events-listener";
 const PR_NUMBER: &str = "7";
+const ARGO_HOOK: &str = "### Argo CD: a PreSync hook";
+
+/// A kubeconfig of the hook's ServiceAccount, as the page's RBAC block (the second
+/// block under the hook's heading) makes it, in the example's namespace: the hook's
+/// `plan --cluster` reads the manifests' resources with it.
+async fn hook_kubeconfig(dir: &Path) -> PathBuf {
+    let cluster = support::control_plane();
+    let namespace = "cxf-example-customer-events-listener";
+    let rbac = dir.join("hook-rbac.yaml");
+    std::fs::write(
+        &rbac,
+        format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}}}\n---\n{}",
+            blocks_under(ARGO_HOOK)
+                .get(1)
+                .expect("the hook's RBAC block")
+        ),
+    )
+    .unwrap();
+    cluster
+        .kubectl(&["apply", "-n", namespace, "-f", rbac.to_str().unwrap()])
+        .await;
+    let token = cluster
+        .kubectl(&["create", "token", "cxf-plan", "-n", namespace])
+        .await;
+    let admin = std::fs::read_to_string(cluster.kubeconfig()).unwrap();
+    let mut config: Yaml = serde_yaml::from_str(&admin).unwrap();
+    config["users"][0]["user"] = serde_yaml::from_str(&format!("token: {}", token.trim())).unwrap();
+    let path = dir.join("hook-kubeconfig");
+    std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
+    path
+}
 
 /// What the pull request changes in the overlay.
 #[derive(Clone, Copy, Debug)]
@@ -36,18 +70,35 @@ enum Overlay {
     Unrenderable,
 }
 
-/// The YAML block that follows `heading` in docs/gitops.md.
-fn block_under(heading: &str) -> Yaml {
+/// The YAML blocks of the section of docs/gitops.md under `heading`, as written.
+fn blocks_under(heading: &str) -> Vec<&'static str> {
     let start = DOC
         .find(heading)
-        .unwrap_or_else(|| panic!("docs/gitops.md has no heading {heading:?}"));
-    let rest = &DOC[start..];
-    let open = rest
-        .find("```yaml\n")
-        .expect("a yaml block under the heading")
-        + 8;
-    let close = open + rest[open..].find("\n```\n").expect("the block's end") + 1;
-    serde_yaml::from_str(&rest[open..close])
+        .unwrap_or_else(|| panic!("docs/gitops.md has no heading {heading:?}"))
+        + heading.len();
+    let section = &DOC[start..];
+    // Up to the next heading (a `#` line inside a block is a comment: headings here
+    // are `##` and `###`).
+    let end = ["\n## ", "\n### "]
+        .iter()
+        .filter_map(|heading| section.find(heading))
+        .min()
+        .unwrap_or(section.len());
+    let section = &section[..end];
+    section
+        .split("```yaml\n")
+        .skip(1)
+        .map(|block| &block[..block.find("\n```\n").expect("the block's end") + 1])
+        .collect()
+}
+
+/// The first YAML block under `heading`, parsed.
+fn block_under(heading: &str) -> Yaml {
+    let block = blocks_under(heading)
+        .first()
+        .copied()
+        .unwrap_or_else(|| panic!("no yaml block under {heading:?}"));
+    serde_yaml::from_str(block)
         .unwrap_or_else(|e| panic!("the yaml block under {heading:?} does not parse: {e}"))
 }
 
@@ -360,9 +411,9 @@ fn gitlab(world: &World, repository: &Path) -> Check {
 
 /// The PreSync hook's container: its command and arguments, with its environment
 /// (the credentials put in), the repository URL replaced by the test's and `/src` by a
-/// directory of the test's.
-fn argo_hook(world: &World, repository: &Path) -> Check {
-    let job = block_under("### Argo CD: a PreSync hook");
+/// directory of the test's, and `kubeconfig` standing for its ServiceAccount.
+fn argo_hook(world: &World, repository: &Path, kubeconfig: &Path) -> Check {
+    let job = block_under(ARGO_HOOK);
     assert_eq!(
         job["metadata"]["annotations"]["argocd.argoproj.io/hook"].as_str(),
         Some("PreSync")
@@ -391,7 +442,7 @@ fn argo_hook(world: &World, repository: &Path) -> Check {
             .replace(" /src", &format!(" {}", src.display())),
     );
     let mut command = world.command(&argv[0], repository.parent().unwrap());
-    command.args(&argv[1..]);
+    command.args(&argv[1..]).env("KUBECONFIG", kubeconfig);
     for var in container["env"].as_sequence().expect("the container's env") {
         let name = text(&var["name"], "an env name");
         if let Some(value) = var["value"].as_str()
@@ -411,6 +462,7 @@ fn argo_hook(world: &World, repository: &Path) -> Check {
 #[tokio::test]
 async fn each_snippet_passes_on_a_change_and_fails_on_an_invalid_or_unrenderable_overlay() {
     let world = World::new().await;
+    let kubeconfig = hook_kubeconfig(world.dir.path()).await;
     let summary = "Plan: 1 to create";
     let created =
         "create ListenerRegistration cxf-example-customer-events-listener/crm-customer-events";
@@ -437,7 +489,7 @@ async fn each_snippet_passes_on_a_change_and_fails_on_an_invalid_or_unrenderable
         "{note}"
     );
     assert!(note.contains(created) && note.contains(summary), "{note}");
-    let check = argo_hook(&world, &repository);
+    let check = argo_hook(&world, &repository, &kubeconfig);
     assert!(check.passed && check.output.contains(summary), "{check:?}");
 
     let repository = world.repository(Overlay::Invalid);
@@ -453,7 +505,7 @@ async fn each_snippet_passes_on_a_change_and_fails_on_an_invalid_or_unrenderable
     let check = gitlab(&world, &repository);
     assert!(!check.passed, "{check:?}");
     assert!(check.posted.expect("a note posted").contains(finding));
-    let check = argo_hook(&world, &repository);
+    let check = argo_hook(&world, &repository, &kubeconfig);
     assert!(!check.passed && check.output.contains(finding), "{check:?}");
 
     // Nothing planned, nothing posted, and the check fails with kustomize's error.
@@ -470,7 +522,7 @@ async fn each_snippet_passes_on_a_change_and_fails_on_an_invalid_or_unrenderable
         "{check:?}"
     );
     assert_eq!(check.posted, None);
-    let check = argo_hook(&world, &repository);
+    let check = argo_hook(&world, &repository, &kubeconfig);
     assert!(
         !check.passed && check.output.contains("patches.yaml"),
         "{check:?}"

@@ -19,8 +19,16 @@ fn registration(url: &str, query: &str) -> Value {
 
 /// Runs `plan -f FILES -o json` against the test's simulator.
 fn plan(env: &Env, files: &[&std::path::Path]) -> (i32, Value) {
+    plan_with(env, files, &[])
+}
+
+/// [`plan`] with more arguments, and the test cluster as the kubeconfig's.
+fn plan_with(env: &Env, files: &[&std::path::Path], args: &[&str]) -> (i32, Value) {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cxf-operator"));
-    command.arg("plan");
+    command
+        .arg("plan")
+        .args(args)
+        .env("KUBECONFIG", support::control_plane().kubeconfig());
     for file in files {
         command.arg("-f").arg(file);
     }
@@ -221,6 +229,76 @@ spec:
             .unwrap()
             .ends_with("No change on the framework."),
         "{report}"
+    );
+
+    // A second registration with crm's URL and APIs, made by hand: matching by URL +
+    // APIs cannot tell which is crm's; the cluster's status can.
+    env.sim
+        .admin(
+            Method::POST,
+            "listenerRegistrations",
+            Some(registration("http://127.0.0.1:9/crm", "ID pr")),
+        )
+        .await;
+    let (code, report) = plan(&env, &[&applied]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(item(&report, "crm")["action"], "refused", "{report}");
+    let (code, report) = plan_with(&env, &[&applied], &["--cluster"]);
+    assert_eq!(code, 0, "{report}");
+    let crm = item(&report, "crm");
+    assert_eq!(
+        (&crm["action"], &crm["matched_by"]),
+        (&json!("nothing-to-do"), &json!("status")),
+        "{report}"
+    );
+
+    // A new manifest whose URL and APIs match a registration made by hand: taken as
+    // its own without the cluster, but the operator creates one (it adopts by URL +
+    // APIs only after a create whose answer it lost), as plan says with --cluster.
+    let by_hand: Value = env
+        .sim
+        .admin(
+            Method::POST,
+            "listenerRegistrations",
+            Some(registration("http://127.0.0.1:9/fresh", "ID pr")),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let fresh = dir.path().join("fresh.yaml");
+    std::fs::write(
+        &fresh,
+        format!(
+            r#"apiVersion: cxf.dev/v1alpha1
+kind: ListenerRegistration
+metadata: {{name: fresh, namespace: {ns}}}
+spec:
+  affiliatedApis: [{{apiName: Party, apiVersion: v4, query: ID pr}}]
+  listenerUrl: http://127.0.0.1:9/fresh
+"#
+        ),
+    )
+    .unwrap();
+    let (code, report) = plan(&env, &[&fresh]);
+    assert_eq!(
+        (code, &item(&report, "fresh")["action"]),
+        (0, &json!("nothing-to-do")),
+        "{report}"
+    );
+    let (code, report) = plan_with(&env, &[&fresh], &["--cluster"]);
+    assert_eq!(
+        (code, &item(&report, "fresh")["action"]),
+        (2, &json!("create")),
+        "{report}"
+    );
+    support::control_plane()
+        .kubectl(&["apply", "-f", fresh.to_str().unwrap()])
+        .await;
+    let applied_fresh = env.wait_ready::<ListenerRegistration>("fresh").await;
+    assert_ne!(
+        applied_fresh["status"]["externalId"], by_hand["id"],
+        "the operator created, as plan --cluster said"
     );
 }
 
