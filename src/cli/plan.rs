@@ -427,7 +427,12 @@ pub fn decide(
         let known = match live.map(|live| live.registrations.get(&key)) {
             Some(Some(held)) => held.pending_create().map(|pending| {
                 let id = held.status.as_ref().and_then(|s| s.external_id.clone());
-                (id, pending, MatchedBy::Status)
+                let by = if id.is_some() || pending.is_some() {
+                    MatchedBy::Status
+                } else {
+                    MatchedBy::ExternalId
+                };
+                (id, pending, by)
             }),
             Some(None) => Ok((None, None, MatchedBy::ExternalId)),
             None => match (adopt_id, matching.as_slice()) {
