@@ -98,3 +98,62 @@ async fn a_corrupt_state_file_stops_the_start_with_its_name() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn every_create_answered_before_a_kill_is_there_after_the_restart() {
+    // Sixteen clients at a time, so that changes share the state file's writes (group
+    // commit), and a kill -9 while writes are under way: a create is answered only once
+    // a write holding it is on disk.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let args = ["--no-auth", "--state", state.to_str().unwrap()];
+    let mut sim = Simulator::start(&args);
+    let url = format!("{}/admin/01/listenerRegistrations", sim.base);
+    let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let clients: Vec<_> = (0..16)
+        .map(|_| {
+            let (http, url, answered) = (sim.http.clone(), url.clone(), answered.clone());
+            tokio::spawn(async move {
+                let body = tax_engine("http://tax.example", "https://idp.example/token");
+                // Until the connection fails: the kill.
+                while let Ok(response) = http.post(&url).json(&body).send().await {
+                    let Ok(created) = response.json::<Value>().await else {
+                        break;
+                    };
+                    let id = created["id"].as_str().expect("a created registration's id");
+                    answered.lock().unwrap().push(id.to_owned());
+                }
+            })
+        })
+        .collect();
+    while answered.lock().unwrap().len() < 300 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    sim.kill();
+    for client in clients {
+        client.await.unwrap();
+    }
+    let answered = answered.lock().unwrap().clone();
+
+    let sim = Simulator::start(&args);
+    let (status, list) = sim
+        .call(Method::GET, "/admin/01/listenerRegistrations", Value::Null)
+        .await;
+    assert_eq!(status, 200);
+    let kept: std::collections::HashSet<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    let lost: Vec<&String> = answered
+        .iter()
+        .filter(|id| !kept.contains(id.as_str()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} answered creates lost by the kill: {lost:?}",
+        lost.len(),
+        answered.len()
+    );
+}
