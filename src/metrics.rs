@@ -347,13 +347,14 @@ impl ResourceMetrics {
         registry.register_collector(Box::new(metrics.counts.clone()));
         registry.register(
             "framework_connections",
-            "FrameworkConnections in use, by whether their framework answers (false: the last drift list found it unreachable)",
+            "FrameworkConnections the operator has connected, by whether their framework answers (false: the last drift list found it unreachable; a connection no resource uses is never listed)",
             metrics.connections.clone(),
         );
         metrics
     }
 
-    /// The connections in use: `reachable` of them answer, `down` do not.
+    /// The connections the operator has connected: `reachable` of them answer (or were
+    /// not listed), `down` do not.
     pub fn framework_connections(&self, reachable: usize, down: usize) {
         for (label, count) in [("true", reachable), ("false", down)] {
             self.connections
