@@ -46,6 +46,9 @@ declare -A packages=(
 	[objcopy]=binutils                                   # the test image's binary without debug info
 	[c++]=g++           # libFuzzer (scripts/fuzz.sh)
 	[kill]=procps       # the torture tests signal processes
+	# The CI snippets of docs/gitops.md, run as written (tests/gitops/ci_snippets.rs).
+	[git]=git
+	[jq]=jq
 )
 
 install_tools() {
