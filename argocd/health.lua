@@ -9,7 +9,8 @@
 --                Ready=False with a reason that resolves on its own (a dependency that
 --                is not Ready yet).
 --   Degraded     Ready=False with any other reason: a failure that needs a change to
---                the resource, its Secrets or the framework.
+--                the resource, its Secrets or the framework; or, on a Ready
+--                FrameworkConnection, Reachable=False: its framework does not answer.
 --
 -- Argo CD runs this with obj set to the live resource (Lua 5.1).
 
@@ -44,10 +45,13 @@ if annotations ~= nil and annotations["cxf.dev/pending-create"] ~= nil and statu
 end
 
 local ready = nil
+local reachable = nil
 if status.conditions ~= nil then
   for _, condition in ipairs(status.conditions) do
     if condition.type == "Ready" then
       ready = condition
+    elseif condition.type == "Reachable" then
+      reachable = condition
     end
   end
 end
@@ -66,6 +70,9 @@ end
 if ready.observedGeneration ~= nil and ready.observedGeneration ~= generation then
   hs.status = "Progressing"
   hs.message = "Waiting for the Ready condition of generation " .. tostring(generation)
+elseif ready.status == "True" and reachable ~= nil and reachable.status == "False" then
+  hs.status = "Degraded"
+  hs.message = tostring(reachable.reason or "") .. ": " .. tostring(reachable.message or "")
 elseif ready.status == "True" then
   hs.status = "Healthy"
   hs.message = detail

@@ -12,12 +12,13 @@
 //! that call failed on its own (one object the framework cannot serve retries on its
 //! schedule, and costs one list per failure, not one per `PROBE`).
 //!
-//! The connection tells an outage: a Warning Event `FrameworkUnreachable` when its
-//! first list fails, a Normal Event `FrameworkReachable` (how long it lasted, how many
-//! resources are retried) when one is answered again, and the gauge
-//! `cxf_operator_framework_connections{reachable}` counts the connections in each state.
-//! Its `Ready` condition stays as it is: it speaks for the credentials and settings,
-//! and the resources' own conditions say `Unavailable`.
+//! The connection tells an outage: its `Reachable` condition (the connection's reconcile
+//! writes it, triggered from here on each change), a Warning Event
+//! `FrameworkUnreachable` when its first list fails, a Normal Event `FrameworkReachable`
+//! (how long it lasted, how many resources are retried) when one is answered again, and
+//! the gauge `cxf_operator_framework_connections{reachable}`. Its `Ready` condition
+//! stays as it is: it speaks for the credentials and settings, and the resources' own
+//! conditions say `Unavailable`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,8 +73,10 @@ pub async fn run(ctx: Arc<Context>) {
                 .await,
             ];
             match reachable(&listed) {
-                Heard::Unreachable(error) if state.list_unreachable(Instant::now()) => {
+                Heard::Unreachable(error) if state.list_unreachable(Instant::now(), error) => {
                     warn!(%connection, %error, "the framework does not answer: an outage begins");
+                    // Its Reachable condition says so.
+                    send(&ctx.triggers.connections, vec![connection.clone()]);
                     if let Some(object) = ctx.stores.connections.get(connection) {
                         ctx.event(
                             &*object,
@@ -108,12 +111,16 @@ pub async fn run(ctx: Arc<Context>) {
                         }
                         send(&ctx.triggers.registrations, waiting.0);
                         send(&ctx.triggers.rules, waiting.1);
+                        send(&ctx.triggers.connections, vec![connection.clone()]);
                     }
                 }
                 Heard::Unreachable(_) | Heard::Nothing => {}
             }
         }
-        let down = connections.iter().filter(|(_, s)| s.is_down()).count();
+        let down = connections
+            .iter()
+            .filter(|(_, s)| s.outage().is_some())
+            .count();
         ctx.metrics
             .resources
             .framework_connections(connections.len() - down, down);

@@ -1,5 +1,6 @@
 //! FrameworkConnection: builds the admin API client from the spec and the Secrets, and
-//! reports Ready once a token was obtained and a read call succeeded. Its finalizer is
+//! reports Ready once a token was obtained and a read call succeeded, and Reachable
+//! while the framework answers the drift lists (`drift.rs`). Its finalizer is
 //! held while a resource with the operator's finalizer uses it.
 
 use std::sync::Arc;
@@ -40,8 +41,16 @@ pub async fn reconcile(
         return release(&connection, &ctx, &api).await;
     }
     let own = connection.status.as_ref();
-    let status = ctx.latest_status(&*connection, own).unwrap_or_default();
+    let mut status = ctx.latest_status(&*connection, own).unwrap_or_default();
     let result = connect(&connection, &ctx, &api, &namespace).await;
+    // Once connected, whether the framework answers the drift lists (the drift loop
+    // triggers this reconcile when that changes).
+    if let Some(state) = ctx.state.get(&ObjectRef::from_obj(&*connection)) {
+        status.conditions = conditions::merge(
+            &status.conditions,
+            conditions::reachable(state.outage().as_deref(), connection.meta().generation),
+        );
+    }
     outcome::report(
         CONTROLLER,
         &*connection,

@@ -116,6 +116,49 @@ fn waiting_for_claim(
     }))
 }
 
+/// What the resources using a FrameworkConnection depend on: its spec (generation),
+/// whether it is being deleted, and its Ready condition. Its other status (the
+/// `Reachable` condition) concerns them not: a change of it triggers none of them, so an
+/// outage does not cut their backoff short.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct UsersSee {
+    generation: Option<i64>,
+    deleting: bool,
+    ready: Option<(String, String)>,
+}
+
+impl UsersSee {
+    fn of(connection: &FrameworkConnection) -> Self {
+        Self {
+            generation: connection.metadata.generation,
+            deleting: connection.metadata.deletion_timestamp.is_some(),
+            ready: watch::Watched::ready_condition(connection)
+                .map(|c| (c.status.clone(), c.reason.clone())),
+        }
+    }
+}
+
+/// Whether `event` of a FrameworkConnection concerns the resources using it, given
+/// what they last saw of each connection (`seen`, updated).
+fn concerns_users(
+    seen: &mut std::collections::HashMap<ObjectRef<FrameworkConnection>, UsersSee>,
+    event: &watcher::Event<FrameworkConnection>,
+) -> Option<ObjectRef<FrameworkConnection>> {
+    match event {
+        watcher::Event::Apply(connection) | watcher::Event::InitApply(connection) => {
+            let key = ObjectRef::from_obj(connection);
+            let now = UsersSee::of(connection);
+            (seen.insert(key.clone(), now.clone()) != Some(now)).then_some(key)
+        }
+        watcher::Event::Delete(connection) => {
+            let key = ObjectRef::from_obj(connection);
+            seen.remove(&key);
+            Some(key)
+        }
+        watcher::Event::Init | watcher::Event::InitDone => None,
+    }
+}
+
 /// The rules of `listener`'s namespace that route events to it.
 fn routing_to(
     rules: &Store<GatekeepingRule>,
@@ -188,6 +231,7 @@ async fn run_scope(
     let (connections, connection_queue) = {
         let (readers, triggers) = (Arc::clone(&connection_readers), triggers.clone());
         let (registrations, rules) = (registrations.store(), rules.store());
+        let seen = std::sync::Mutex::new(std::collections::HashMap::new());
         watch::controller(
             api::<FrameworkConnection>(&client, ns),
             config.clone(),
@@ -197,8 +241,8 @@ async fn run_scope(
             false,
             move |_, event| {
                 readers.observe(event);
-                if let Some(connection) = watch::touched(event) {
-                    let connection = ObjectRef::from_obj(connection);
+                let concerned = concerns_users(&mut seen.lock().expect("seen lock"), event);
+                if let Some(connection) = concerned {
                     triggers.dependents(&registrations, &rules, &connection);
                 }
             },

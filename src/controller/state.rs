@@ -86,7 +86,7 @@ pub struct Objects {
 pub const PROBE: Duration = Duration::from_secs(5);
 
 /// What the operator knows of the framework's reachability.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 enum Reachability {
     /// Its last answers came.
     #[default]
@@ -94,8 +94,9 @@ enum Reachability {
     /// A call found it unreachable: maybe the framework, maybe that one call; a probe
     /// tells.
     Suspect,
-    /// A list found it unreachable at `since`: it is down until a list is answered.
-    Down { since: Instant },
+    /// A list found it unreachable at `since`, with `error`: it is down until a list is
+    /// answered.
+    Down { since: Instant, error: String },
 }
 
 /// One connection's client and what was observed through it.
@@ -169,21 +170,29 @@ impl ConnectionState {
     /// A call found the framework unreachable at `now`: a drift check comes within
     /// [`PROBE`] (or its interval) to tell the framework from that call.
     pub fn call_unreachable(&self, now: Instant) {
-        let current = *self.reachability.lock().expect("reachability lock");
-        if current == Reachability::Reachable {
+        let reachable =
+            *self.reachability.lock().expect("reachability lock") == Reachability::Reachable;
+        if reachable {
             self.set_reachability(Reachability::Suspect, now);
         }
     }
 
-    /// A drift list found the framework unreachable at `now`: it is down, and a check
-    /// comes every [`PROBE`] (or its interval) until a list is answered. Says whether
-    /// that begins an outage (it was not down already).
-    pub fn list_unreachable(&self, now: Instant) -> bool {
-        let (since, begins) = match *self.reachability.lock().expect("reachability lock") {
-            Reachability::Down { since } => (since, false),
-            Reachability::Reachable | Reachability::Suspect => (now, true),
+    /// A drift list found the framework unreachable at `now`, with `error`: it is down,
+    /// and a check comes every [`PROBE`] (or its interval) until a list is answered.
+    /// Says whether that begins an outage (it was not down already; an outage keeps the
+    /// time and error of its first failed list).
+    pub fn list_unreachable(&self, now: Instant, error: &str) -> bool {
+        let (down, begins) = match &*self.reachability.lock().expect("reachability lock") {
+            down @ Reachability::Down { .. } => (down.clone(), false),
+            Reachability::Reachable | Reachability::Suspect => (
+                Reachability::Down {
+                    since: now,
+                    error: error.to_owned(),
+                },
+                true,
+            ),
         };
-        self.set_reachability(Reachability::Down { since }, now);
+        self.set_reachability(down, now);
         begins
     }
 
@@ -192,17 +201,18 @@ impl ConnectionState {
     pub fn list_answered(&self, now: Instant) -> Option<Duration> {
         let was = std::mem::take(&mut *self.reachability.lock().expect("reachability lock"));
         match was {
-            Reachability::Down { since } => Some(now.saturating_duration_since(since)),
+            Reachability::Down { since, .. } => Some(now.saturating_duration_since(since)),
             Reachability::Reachable | Reachability::Suspect => None,
         }
     }
 
-    /// Whether the last drift list found the framework unreachable.
-    pub fn is_down(&self) -> bool {
-        matches!(
-            *self.reachability.lock().expect("reachability lock"),
-            Reachability::Down { .. }
-        )
+    /// The error of the drift list that found the framework unreachable, while no list
+    /// was answered since.
+    pub fn outage(&self) -> Option<String> {
+        match &*self.reachability.lock().expect("reachability lock") {
+            Reachability::Down { error, .. } => Some(error.clone()),
+            Reachability::Reachable | Reachability::Suspect => None,
+        }
     }
 
     /// Slows the whole connection down until `until` (after a 429 or a Retry-After).
@@ -418,7 +428,7 @@ mod tests {
             None,
             "not a recovery"
         );
-        assert!(!state.is_down());
+        assert_eq!(state.outage(), None);
         assert!(
             state.drift_due(start + Duration::from_secs(20)),
             "scheduled while suspect"
@@ -431,15 +441,20 @@ mod tests {
         state.call_unreachable(start + Duration::from_secs(100));
         assert!(state.drift_due(start + Duration::from_secs(105)));
         assert!(
-            state.list_unreachable(start + Duration::from_secs(105)),
+            state.list_unreachable(start + Duration::from_secs(105), "no answer"),
             "an outage begins"
         );
-        assert!(state.is_down());
+        assert_eq!(state.outage().as_deref(), Some("no answer"));
         assert!(!state.drift_due(start + Duration::from_secs(109)));
         assert!(state.drift_due(start + Duration::from_secs(110)));
         assert!(
-            !state.list_unreachable(start + Duration::from_secs(110)),
+            !state.list_unreachable(start + Duration::from_secs(110), "still none"),
             "the same outage"
+        );
+        assert_eq!(
+            state.outage().as_deref(),
+            Some("no answer"),
+            "its first error"
         );
         assert!(state.drift_due(start + Duration::from_secs(115)));
         assert_eq!(
@@ -452,7 +467,7 @@ mod tests {
             None,
             "reported once"
         );
-        assert!(!state.is_down());
+        assert_eq!(state.outage(), None);
         assert!(
             state.drift_due(start + Duration::from_secs(120)),
             "scheduled while down"
@@ -461,7 +476,7 @@ mod tests {
         assert!(state.drift_due(start + Duration::from_secs(180)));
 
         // A drift list that fails at its interval makes the framework down at once.
-        assert!(state.list_unreachable(start + Duration::from_secs(180)));
+        assert!(state.list_unreachable(start + Duration::from_secs(180), "no answer"));
         assert!(state.drift_due(start + Duration::from_secs(185)));
         assert_eq!(
             state.list_answered(start + Duration::from_secs(185)),

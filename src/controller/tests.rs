@@ -254,3 +254,62 @@ async fn the_crd_check_tells_a_missing_crd_from_an_apiserver_that_failed() {
         );
     }
 }
+
+#[test]
+fn a_connection_concerns_its_users_when_its_spec_ready_or_deletion_changes() {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use kube::runtime::watcher::Event;
+
+    use crate::resources::conditions;
+    use crate::resources::framework_connection::FrameworkConnectionStatus;
+
+    let with = |generation: i64, conditions: Vec<_>, deleting: bool| {
+        let mut c = connection();
+        c.metadata.generation = Some(generation);
+        c.status = Some(FrameworkConnectionStatus {
+            conditions,
+            ..FrameworkConnectionStatus::default()
+        });
+        if deleting {
+            c.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+        }
+        c
+    };
+    let ready = || conditions::ready(true, conditions::REASON_CONNECTED, "ok", Some(1));
+    let down = conditions::reachable(Some("no answer"), Some(1));
+    let up = conditions::reachable(None, Some(1));
+    let mut seen = std::collections::HashMap::new();
+    // (event, whether the users are triggered)
+    let cases = [
+        (Event::InitApply(with(1, vec![], false)), true),
+        (Event::Apply(with(1, vec![], false)), false),
+        (Event::Apply(with(1, vec![ready()], false)), true),
+        (Event::Apply(with(1, vec![ready(), up], false)), false),
+        (Event::Apply(with(1, vec![ready(), down], false)), false),
+        (
+            Event::Apply(with(
+                1,
+                vec![conditions::ready(
+                    false,
+                    conditions::REASON_UNAUTHORIZED,
+                    "401",
+                    Some(1),
+                )],
+                false,
+            )),
+            true,
+        ),
+        (Event::Apply(with(2, vec![], false)), true),
+        (Event::Apply(with(2, vec![], true)), true),
+        (Event::Delete(with(2, vec![], true)), true),
+        (Event::Init, false),
+        (Event::InitDone, false),
+    ];
+    for (i, (event, triggers)) in cases.into_iter().enumerate() {
+        assert_eq!(
+            super::concerns_users(&mut seen, &event).is_some(),
+            triggers,
+            "case {i}"
+        );
+    }
+}

@@ -1,4 +1,5 @@
-//! `status.conditions`: the `Ready` condition and the reasons it can carry.
+//! `status.conditions`: the `Ready` condition and the reasons it can carry, and a
+//! FrameworkConnection's `Reachable`.
 //!
 //! Reasons are `pub const &str` so that the controllers, the docs and the tests agree
 //! on them; they are low-cardinality and double as the `reason` of Events.
@@ -8,6 +9,14 @@ use k8s_openapi::jiff::Timestamp;
 
 /// The one condition type every resource of this operator reports.
 pub const READY: &str = "Ready";
+/// FrameworkConnection: whether its framework answers the drift lists (beside `Ready`,
+/// which speaks for the credentials and settings and stays True in an outage).
+pub const REACHABLE: &str = "Reachable";
+/// Reachable=True: the last drift list was answered, or none failed.
+pub const REASON_ANSWERED: &str = "Answered";
+/// Reachable=False: a drift list could not reach the framework, and none was answered
+/// since.
+pub const REASON_UNREACHABLE: &str = "Unreachable";
 
 /// Ready=True: the framework object matches the resource.
 pub const REASON_RECONCILED: &str = "Reconciled";
@@ -62,6 +71,33 @@ pub fn ready(
     }
 }
 
+/// Builds a FrameworkConnection's `Reachable` condition: `outage` is the error of the
+/// drift list that found its framework unreachable, while no list was answered since.
+pub fn reachable(outage: Option<&str>, generation: Option<i64>) -> Condition {
+    let (status, reason, message) = match outage {
+        None => (
+            "True",
+            REASON_ANSWERED,
+            "the admin API answers the drift lists".to_owned(),
+        ),
+        Some(error) => (
+            "False",
+            REASON_UNREACHABLE,
+            format!(
+                "the admin API does not answer ({error}): the resources using this connection are retried as soon as it answers"
+            ),
+        ),
+    };
+    Condition {
+        type_: REACHABLE.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message,
+        observed_generation: generation,
+        last_transition_time: Time(Timestamp::now()),
+    }
+}
+
 /// Merges `new` into `existing` conditions: a condition whose status did not change
 /// keeps its `lastTransitionTime`, so that a steady state writes identical status.
 pub fn merge(existing: &[Condition], new: Condition) -> Vec<Condition> {
@@ -106,6 +142,37 @@ mod tests {
         assert_eq!(c.reason, REASON_SECRET_NOT_FOUND);
         assert_eq!(c.observed_generation, Some(3));
         assert!(!is_ready(&[c]));
+    }
+
+    #[test]
+    fn reachable_says_whether_the_framework_answers_and_why_not() {
+        let up = reachable(None, Some(2));
+        assert_eq!(
+            (up.type_.as_str(), up.status.as_str(), up.reason.as_str()),
+            (REACHABLE, "True", REASON_ANSWERED)
+        );
+        let down = reachable(
+            Some("listing listener registrations: error sending request"),
+            Some(2),
+        );
+        assert_eq!(
+            (down.status.as_str(), down.reason.as_str()),
+            ("False", REASON_UNREACHABLE)
+        );
+        assert!(
+            down.message
+                .contains("(listing listener registrations: error sending request)"),
+            "{}",
+            down.message
+        );
+        // Beside Ready, in a stable order, so a steady state writes nothing.
+        let both = merge(
+            &merge(&[], ready(true, REASON_CONNECTED, "ok", Some(2))),
+            up,
+        );
+        let types: Vec<&str> = both.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, [REACHABLE, READY]);
+        assert!(is_ready(&merge(&both, down)));
     }
 
     #[test]

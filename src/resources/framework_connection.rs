@@ -28,6 +28,7 @@ pub fn connection_or_default(connection_name: Option<&str>) -> &str {
     shortname = "cxfconn",
     category = "cxf",
     printcolumn = r#"{"name":"Ready", "type":"string", "jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reachable", "type":"string", "jsonPath":".status.conditions[?(@.type==\"Reachable\")].status"}"#,
     printcolumn = r#"{"name":"Gateway", "type":"string", "jsonPath":".spec.gatewayUrl"}"#,
     printcolumn = r#"{"name":"Workspace", "type":"string", "jsonPath":".spec.workspace"}"#,
     printcolumn = r#"{"name":"Age", "type":"date", "jsonPath":".metadata.creationTimestamp"}"#

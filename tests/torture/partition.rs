@@ -116,13 +116,11 @@ async fn a_framework_outage_is_reported_backs_off_and_converges_after() {
             .get("default")
             .await
             .expect("reading the connection");
-        if let Some(c) = connection
-            .status
-            .iter()
-            .flat_map(|s| &s.conditions)
-            .find(|c| c.type_ == "Ready")
-        {
-            connection_said.insert(format!("{} {}: {}", c.status, c.reason, c.message), ());
+        for c in connection.status.iter().flat_map(|s| &s.conditions) {
+            connection_said.insert(
+                format!("{}={} {}: {}", c.type_, c.status, c.reason, c.message),
+                (),
+            );
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -151,9 +149,20 @@ async fn a_framework_outage_is_reported_backs_off_and_converges_after() {
     }
     for statement in connection_said.keys() {
         figure(format_args!(
-            "during the outage, the FrameworkConnection said: Ready={statement}"
+            "during the outage, the FrameworkConnection said: {statement}"
         ));
     }
+    // Ready speaks for the credentials and settings; Reachable for the framework.
+    assert!(
+        connection_said
+            .keys()
+            .any(|s| s.starts_with("Reachable=False Unreachable: the admin API does not answer")),
+        "the connection never said its framework was unreachable: {connection_said:#?}"
+    );
+    assert!(
+        !connection_said.keys().any(|s| s.starts_with("Ready=False")),
+        "the connection stopped being Ready: {connection_said:#?}"
+    );
     assert!(
         said.keys().any(|s| s.starts_with("Unavailable: ")),
         "no converging resource said the framework was Unavailable: {said:#?}"
@@ -222,6 +231,20 @@ async fn a_framework_outage_is_reported_backs_off_and_converges_after() {
         ],
         "{events:#?}"
     );
+    support::eventually("the connection to say Reachable=True again", || async {
+        let connection = world
+            .api::<FrameworkConnection>()
+            .get("default")
+            .await
+            .expect("reading the connection");
+        connection
+            .status
+            .iter()
+            .flat_map(|s| &s.conditions)
+            .any(|c| c.type_ == "Reachable" && c.status == "True")
+            .then_some(())
+    })
+    .await;
     let text = metrics_text(&operator.metrics)
         .await
         .expect("the operator serves /metrics");
