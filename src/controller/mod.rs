@@ -120,7 +120,7 @@ fn waiting_for_claim(
 /// whether it is being deleted, and its Ready condition. Its other status (the
 /// `Reachable` condition) concerns them not: a change of it triggers none of them, so an
 /// outage does not cut their backoff short.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 struct UsersSee {
     generation: Option<i64>,
     deleting: bool,
@@ -138,23 +138,18 @@ impl UsersSee {
     }
 }
 
-/// Whether `event` of a FrameworkConnection concerns the resources using it, given
-/// what they last saw of each connection (`seen`, updated).
+/// The connection whose `event` concerns the resources using it, given the version
+/// the watch held before (`previous`).
 fn concerns_users(
-    seen: &mut std::collections::HashMap<ObjectRef<FrameworkConnection>, UsersSee>,
+    previous: Option<&FrameworkConnection>,
     event: &watcher::Event<FrameworkConnection>,
 ) -> Option<ObjectRef<FrameworkConnection>> {
     match event {
         watcher::Event::Apply(connection) | watcher::Event::InitApply(connection) => {
-            let key = ObjectRef::from_obj(connection);
-            let now = UsersSee::of(connection);
-            (seen.insert(key.clone(), now.clone()) != Some(now)).then_some(key)
+            (previous.map(UsersSee::of) != Some(UsersSee::of(connection)))
+                .then(|| ObjectRef::from_obj(connection))
         }
-        watcher::Event::Delete(connection) => {
-            let key = ObjectRef::from_obj(connection);
-            seen.remove(&key);
-            Some(key)
-        }
+        watcher::Event::Delete(connection) => Some(ObjectRef::from_obj(connection)),
         watcher::Event::Init | watcher::Event::InitDone => None,
     }
 }
@@ -203,7 +198,7 @@ async fn run_scope(
             &metrics.resources,
             gatekeeping_rule::CONTROLLER,
             true,
-            move |rules, event| {
+            move |rules, event, _| {
                 if let Some(changed) = watch::touched(event) {
                     send(&triggers.rules, waiting_for_claim(rules, changed));
                 }
@@ -220,7 +215,7 @@ async fn run_scope(
             &metrics.resources,
             listener_registration::CONTROLLER,
             true,
-            move |_, event| {
+            move |_, event, _| {
                 readers.observe(event);
                 if let Some(listener) = watch::touched(event) {
                     send(&triggers.rules, routing_to(&rules, listener));
@@ -231,7 +226,6 @@ async fn run_scope(
     let (connections, connection_queue) = {
         let (readers, triggers) = (Arc::clone(&connection_readers), triggers.clone());
         let (registrations, rules) = (registrations.store(), rules.store());
-        let seen = std::sync::Mutex::new(std::collections::HashMap::new());
         watch::controller(
             api::<FrameworkConnection>(&client, ns),
             config.clone(),
@@ -239,10 +233,9 @@ async fn run_scope(
             &metrics.resources,
             framework_connection::CONTROLLER,
             false,
-            move |_, event| {
+            move |_, event, previous| {
                 readers.observe(event);
-                let concerned = concerns_users(&mut seen.lock().expect("seen lock"), event);
-                if let Some(connection) = concerned {
+                if let Some(connection) = concerns_users(previous, event) {
                     triggers.dependents(&registrations, &rules, &connection);
                 }
             },

@@ -278,7 +278,8 @@ fn a_connection_concerns_its_users_when_its_spec_ready_or_deletion_changes() {
     let ready = || conditions::ready(true, conditions::REASON_CONNECTED, "ok", Some(1));
     let down = conditions::reachable(Some("no answer"), Some(1));
     let up = conditions::reachable(None, Some(1));
-    let mut seen = std::collections::HashMap::new();
+    // What the watch's store holds before each event.
+    let mut held: Option<FrameworkConnection> = None;
     // (event, whether the users are triggered)
     let cases = [
         (Event::InitApply(with(1, vec![], false)), true),
@@ -307,9 +308,14 @@ fn a_connection_concerns_its_users_when_its_spec_ready_or_deletion_changes() {
     ];
     for (i, (event, triggers)) in cases.into_iter().enumerate() {
         assert_eq!(
-            super::concerns_users(&mut seen, &event).is_some(),
+            super::concerns_users(held.as_ref(), &event).is_some(),
             triggers,
             "case {i}"
         );
+        match event {
+            Event::Apply(connection) | Event::InitApply(connection) => held = Some(connection),
+            Event::Delete(_) => held = None,
+            Event::Init | Event::InitDone => {}
+        }
     }
 }

@@ -111,9 +111,11 @@ pub fn first_ready<K: Watched>(previous: Option<&K>, current: &K, now: SystemTim
 
 /// A controller of `K` on a lean store, running at most `concurrency` reconciles at once,
 /// with its queue (to wrap the reconcile in [`Queue`]-aware [`started`]). `observe` sees
-/// every watch event of `K` once the store holds it, with the store: it keeps indexes
-/// such as `secrets::Readers` and triggers the resources an object's change concerns,
-/// so that no other watch of `K` is needed.
+/// every watch event of `K` once the store holds it, with the store and the version of
+/// the event's object the store held before (none for a new object; during a relist,
+/// the version before the relist): it keeps indexes such as `secrets::Readers` and
+/// triggers the resources an object's change concerns, so that no other watch of `K` is
+/// needed.
 ///
 /// With `spec_only`, only objects whose generation (spec, deletion) or annotations
 /// changed are reconciled: a status write (the operator's own, after a failure too)
@@ -125,18 +127,29 @@ pub fn controller<K: Watched>(
     metrics: &ResourceMetrics,
     name: &'static str,
     spec_only: bool,
-    observe: impl Fn(&Store<K>, &watcher::Event<K>) + Send + 'static,
+    observe: impl Fn(&Store<K>, &watcher::Event<K>, Option<&K>) + Send + 'static,
 ) -> (Controller<K>, Queue<ObjectRef<K>>) {
     let (store, writer) = reflector::store();
     let queue = metrics.queue(name);
     let (previous, waiting, observed) = (store.clone(), queue.clone(), metrics.clone());
     let current = store.clone();
+    // The version the store held before the event, from the step before the reflector
+    // to the one after it (the stream handles one event at a time).
+    let before = Arc::new(std::sync::Mutex::new(None));
+    let held = Arc::clone(&before);
     let objects = watcher(api, config)
         .default_backoff()
         .modify(lean)
-        .inspect_ok(move |event| follow(&previous, &waiting, &observed, event))
+        .inspect_ok(move |event| {
+            let version = touched(event).and_then(|o| previous.get(&ObjectRef::from_obj(o)));
+            follow(version.as_deref(), &waiting, &observed, event);
+            *held.lock().expect("previous version lock") = version;
+        })
         .reflect(writer)
-        .inspect_ok(move |event| observe(&current, event))
+        .inspect_ok(move |event| {
+            let version = before.lock().expect("previous version lock").take();
+            observe(&current, event, version.as_deref());
+        })
         .applied_objects();
     let stream = if spec_only {
         objects
@@ -155,21 +168,19 @@ pub fn controller<K: Watched>(
 }
 
 /// Updates the queue and the first-Ready histogram from one event, before the store
-/// takes it (the store still holds the previous version).
+/// takes it (`previous` is the version it still holds).
 fn follow<K: Watched>(
-    store: &Store<K>,
+    previous: Option<&K>,
     queue: &Queue<ObjectRef<K>>,
     metrics: &ResourceMetrics,
     event: &watcher::Event<K>,
 ) {
     match event {
         watcher::Event::Apply(object) | watcher::Event::InitApply(object) => {
-            let key = ObjectRef::from_obj(object);
-            let previous = store.get(&key);
-            if let Some(seconds) = first_ready(previous.as_deref(), object, SystemTime::now()) {
+            if let Some(seconds) = first_ready(previous, object, SystemTime::now()) {
                 metrics.first_ready(kind::<K>(), seconds);
             }
-            queue.requested(key);
+            queue.requested(ObjectRef::from_obj(object));
         }
         watcher::Event::Delete(object) => queue.done(&ObjectRef::from_obj(object)),
         watcher::Event::Init | watcher::Event::InitDone => {}
