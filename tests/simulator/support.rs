@@ -54,21 +54,7 @@ impl Simulator {
 
     /// A token by the client-credentials grant (credentials in the form).
     pub async fn fetch_token(&self, id: &str, secret: &str) -> String {
-        let response = self
-            .http
-            .post(format!("{}/oauth2/token", self.base))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", id),
-                ("client_secret", secret),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["token_type"], "Bearer");
-        body["access_token"].as_str().unwrap().to_owned()
+        super::process::token(&self.http, &self.base, id, secret).await
     }
 
     /// A request with this simulator's bearer token (if any).

@@ -30,9 +30,10 @@ pub fn spawn(args: &[&str]) -> (Child, String) {
     (child, base)
 }
 
-/// A token of the simulator at `base` for API client `id` (client credentials).
+/// A token of the simulator at `base` for API client `id` (client credentials in the
+/// form): a 200 with a Bearer token, or the test fails.
 pub async fn token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> String {
-    let answer: serde_json::Value = http
+    let response = http
         .post(format!("{base}/oauth2/token"))
         .form(&[
             ("grant_type", "client_credentials"),
@@ -41,10 +42,10 @@ pub async fn token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -
         ])
         .send()
         .await
-        .expect("the token endpoint answers")
-        .json()
-        .await
-        .expect("a JSON token answer");
+        .expect("the token endpoint answers");
+    assert_eq!(response.status(), 200, "the token endpoint's status");
+    let answer: serde_json::Value = response.json().await.expect("a JSON token answer");
+    assert_eq!(answer["token_type"], "Bearer");
     answer["access_token"]
         .as_str()
         .expect("an access_token")
