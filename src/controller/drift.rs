@@ -75,44 +75,40 @@ pub async fn run(ctx: Arc<Context>) {
             match reachable(&listed) {
                 Heard::Unreachable(error) if state.list_unreachable(Instant::now(), error) => {
                     warn!(%connection, %error, "the framework does not answer: an outage begins");
-                    // Its Reachable condition says so.
-                    send(&ctx.triggers.connections, vec![connection.clone()]);
-                    if let Some(object) = ctx.stores.connections.get(connection) {
-                        ctx.event(
-                            &*object,
-                            true,
-                            "FrameworkUnreachable",
-                            "DriftCheck",
-                            format!("the admin API does not answer ({error}): the resources using this connection say Unavailable and are retried as soon as it answers"),
-                        );
-                    }
+                    announce(
+                        &ctx,
+                        connection,
+                        true,
+                        "FrameworkUnreachable",
+                        format!(
+                            "the admin API does not answer ({error}): the resources using this connection say Unavailable and are retried as soon as it answers"
+                        ),
+                    );
                 }
                 Heard::Answered => {
-                    if let Some(outage) = state.list_answered(Instant::now()) {
-                        let waiting = (
-                            waiting_for_framework(&registrations),
-                            waiting_for_framework(&rules),
-                        );
-                        info!(%connection, outage_seconds = outage.as_secs(), registrations = waiting.0.len(), rules = waiting.1.len(),
-                        "the framework answers again: retrying the resources waiting for it");
-                        if let Some(object) = ctx.stores.connections.get(connection) {
-                            ctx.event(
-                                &*object,
-                                false,
-                                "FrameworkReachable",
-                                "DriftCheck",
-                                format!(
-                                    "the admin API answers again after {} s: retrying {} ListenerRegistration(s) and {} GatekeepingRule(s) waiting for it",
-                                    outage.as_secs(),
-                                    waiting.0.len(),
-                                    waiting.1.len()
-                                ),
-                            );
-                        }
-                        send(&ctx.triggers.registrations, waiting.0);
-                        send(&ctx.triggers.rules, waiting.1);
-                        send(&ctx.triggers.connections, vec![connection.clone()]);
-                    }
+                    let Some(outage) = state.list_answered(Instant::now()) else {
+                        continue;
+                    };
+                    let waiting = (
+                        waiting_for_framework(&registrations),
+                        waiting_for_framework(&rules),
+                    );
+                    info!(%connection, outage_seconds = outage.as_secs(), registrations = waiting.0.len(), rules = waiting.1.len(),
+                    "the framework answers again: retrying the resources waiting for it");
+                    announce(
+                        &ctx,
+                        connection,
+                        false,
+                        "FrameworkReachable",
+                        format!(
+                            "the admin API answers again after {} s: retrying {} ListenerRegistration(s) and {} GatekeepingRule(s) waiting for it",
+                            outage.as_secs(),
+                            waiting.0.len(),
+                            waiting.1.len()
+                        ),
+                    );
+                    send(&ctx.triggers.registrations, waiting.0);
+                    send(&ctx.triggers.rules, waiting.1);
                 }
                 Heard::Unreachable(_) | Heard::Nothing => {}
             }
@@ -124,6 +120,21 @@ pub async fn run(ctx: Arc<Context>) {
         ctx.metrics
             .resources
             .framework_connections(connections.len() - down, down);
+    }
+}
+
+/// An outage began or ended on `connection`: its reconcile writes its Reachable
+/// condition, and an Event says so.
+fn announce(
+    ctx: &Context,
+    connection: &ObjectRef<FrameworkConnection>,
+    warning: bool,
+    reason: &str,
+    note: String,
+) {
+    send(&ctx.triggers.connections, vec![connection.clone()]);
+    if let Some(object) = ctx.stores.connections.get(connection) {
+        ctx.event(&*object, warning, reason, "DriftCheck", note);
     }
 }
 
