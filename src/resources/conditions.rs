@@ -61,11 +61,22 @@ pub fn ready(
     message: impl Into<String>,
     generation: Option<i64>,
 ) -> Condition {
+    condition(READY, ready, reason, message.into(), generation)
+}
+
+/// A condition of `type_` for `generation`, its transition time now (see [`merge`]).
+fn condition(
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+) -> Condition {
     Condition {
-        type_: READY.to_owned(),
-        status: if ready { "True" } else { "False" }.to_owned(),
+        type_: type_.to_owned(),
+        status: if status { "True" } else { "False" }.to_owned(),
         reason: reason.to_owned(),
-        message: message.into(),
+        message,
         observed_generation: generation,
         last_transition_time: Time(Timestamp::now()),
     }
@@ -74,27 +85,23 @@ pub fn ready(
 /// Builds a FrameworkConnection's `Reachable` condition: `outage` is the error of the
 /// drift list that found its framework unreachable, while no list was answered since.
 pub fn reachable(outage: Option<&str>, generation: Option<i64>) -> Condition {
-    let (status, reason, message) = match outage {
-        None => (
-            "True",
+    match outage {
+        None => condition(
+            REACHABLE,
+            true,
             REASON_ANSWERED,
             "the admin API answers the drift lists".to_owned(),
+            generation,
         ),
-        Some(error) => (
-            "False",
+        Some(error) => condition(
+            REACHABLE,
+            false,
             REASON_UNREACHABLE,
             format!(
                 "the admin API does not answer ({error}): the resources using this connection are retried as soon as it answers"
             ),
+            generation,
         ),
-    };
-    Condition {
-        type_: REACHABLE.to_owned(),
-        status: status.to_owned(),
-        reason: reason.to_owned(),
-        message,
-        observed_generation: generation,
-        last_transition_time: Time(Timestamp::now()),
     }
 }
 
